@@ -1,0 +1,258 @@
+//! Layout of the one shared-memory segment the supervisor creates and every stage maps.
+//!
+//! ```text
+//! offset 0        header: magic, layout version, segment length
+//! offset 64       heartbeats: per stage [beats, last_beat_ns, pid, phase]
+//! offset 4096     audio slot: the latest AudioFrame
+//! DEVICE_STATS    per device slot: [frames_sent, send_errors, last_send_ns, reserved]
+//! PIXELS          per device slot: a FrameSlot of up to MAX_PIXELS_PER_DEVICE RGB pixels
+//! ```
+//!
+//! The pixel area is large (tens of MiB) but memfd pages are only backed by memory once
+//! written, so an installation with a few small strips uses a few pages.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::audio::AUDIO_FRAME_BYTES;
+use crate::shm::{ShmError, SharedMemory};
+use crate::slot::{slot_words, FrameSlot};
+use crate::stage::StageKind;
+
+/// Identifies a ledfx-rs segment ("LEDFXRS" + 0).
+pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
+/// Bumped whenever anything in this file changes meaning.
+pub const LAYOUT_VERSION: u64 = 1;
+/// How many devices can be driven at once.
+pub const MAX_DEVICE_SLOTS: usize = 512;
+/// Largest pixel count of one device.
+pub const MAX_PIXELS_PER_DEVICE: usize = 16_384;
+/// Bytes of one device frame at full size (RGB, one byte per channel).
+pub const DEVICE_FRAME_BYTES: usize = MAX_PIXELS_PER_DEVICE * 3;
+
+const PAGE: usize = 4096;
+const HEARTBEAT_OFFSET: usize = 64;
+const HEARTBEAT_WORDS: usize = 4;
+const AUDIO_OFFSET: usize = PAGE;
+const AUDIO_WORDS: usize = slot_words(AUDIO_FRAME_BYTES);
+const DEVICE_STATS_OFFSET: usize = round_up(AUDIO_OFFSET + AUDIO_WORDS * 8, PAGE);
+const DEVICE_STATS_WORDS: usize = 4;
+const PIXELS_OFFSET: usize =
+    round_up(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8, PAGE);
+const PIXEL_SLOT_WORDS: usize = slot_words(DEVICE_FRAME_BYTES);
+/// Total size of the segment in bytes.
+pub const SEGMENT_BYTES: usize = round_up(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8, PAGE);
+
+const fn round_up(value: usize, to: usize) -> usize {
+    value.div_ceil(to) * to
+}
+
+/// Errors attaching to the segment.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    #[error("shared memory has layout version {found}, this binary expects {expected}")]
+    VersionMismatch { found: u64, expected: u64 },
+    #[error("shared memory does not start with the ledfx-rs magic number")]
+    BadMagic,
+}
+
+/// Lifecycle phase a stage reports in its heartbeat record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Phase {
+    Starting = 0,
+    Running = 1,
+    Draining = 2,
+}
+
+/// The mapped segment with typed accessors.
+#[derive(Debug)]
+pub struct Segment {
+    shm: SharedMemory,
+}
+
+impl Segment {
+    /// Creates a fresh segment (supervisor only).
+    pub fn create() -> Result<Self, LayoutError> {
+        let shm = SharedMemory::create("ledfx-rs", SEGMENT_BYTES)?;
+        let header = shm.words(0, 3);
+        header[1].store(LAYOUT_VERSION, Ordering::Relaxed);
+        header[2].store(SEGMENT_BYTES as u64, Ordering::Relaxed);
+        header[0].store(MAGIC, Ordering::Release);
+        Ok(Self { shm })
+    }
+
+    /// Attaches to the segment inherited at `fd` (stages), checking magic and version.
+    pub fn attach(fd: std::os::fd::RawFd) -> Result<Self, LayoutError> {
+        let shm = SharedMemory::from_inherited_fd(fd, SEGMENT_BYTES)?;
+        Self::check(shm)
+    }
+
+    fn check(shm: SharedMemory) -> Result<Self, LayoutError> {
+        let header = shm.words(0, 3);
+        if header[0].load(Ordering::Acquire) != MAGIC {
+            return Err(LayoutError::BadMagic);
+        }
+        let found = header[1].load(Ordering::Relaxed);
+        if found != LAYOUT_VERSION {
+            return Err(LayoutError::VersionMismatch {
+                found,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        Ok(Self { shm })
+    }
+
+    /// Maps the same segment a second time through a duplicate of its fd (tests, and
+    /// processes that want an independent handle).
+    pub fn duplicate(&self) -> Result<Self, LayoutError> {
+        let fd = self
+            .shm
+            .fd()
+            .try_clone_to_owned()
+            .map_err(|source| ShmError::InheritedFd { fd: -1, source })?;
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        Self::attach(raw)
+    }
+
+    /// The underlying memory, for passing its fd to a child.
+    pub fn shm(&self) -> &SharedMemory {
+        &self.shm
+    }
+
+    /// The heartbeat record of `stage`.
+    pub fn heartbeat(&self, stage: StageKind) -> Heartbeat<'_> {
+        let offset = HEARTBEAT_OFFSET + stage.index() * HEARTBEAT_WORDS * 8;
+        Heartbeat {
+            words: self.shm.words(offset, HEARTBEAT_WORDS),
+        }
+    }
+
+    /// The slot holding the latest audio analysis frame.
+    pub fn audio_slot(&self) -> FrameSlot<'_> {
+        FrameSlot::new(self.shm.words(AUDIO_OFFSET, AUDIO_WORDS), AUDIO_FRAME_BYTES)
+    }
+
+    /// The pixel slot of device slot `index` (`index < MAX_DEVICE_SLOTS`).
+    pub fn device_slot(&self, index: u16) -> FrameSlot<'_> {
+        let index = usize::from(index);
+        assert!(index < MAX_DEVICE_SLOTS, "device slot {index} out of range");
+        let offset = PIXELS_OFFSET + index * PIXEL_SLOT_WORDS * 8;
+        FrameSlot::new(self.shm.words(offset, PIXEL_SLOT_WORDS), DEVICE_FRAME_BYTES)
+    }
+
+    /// Output counters of device slot `index`.
+    pub fn device_stats(&self, index: u16) -> DeviceStats<'_> {
+        let index = usize::from(index);
+        assert!(index < MAX_DEVICE_SLOTS, "device slot {index} out of range");
+        let offset = DEVICE_STATS_OFFSET + index * DEVICE_STATS_WORDS * 8;
+        DeviceStats {
+            words: self.shm.words(offset, DEVICE_STATS_WORDS),
+        }
+    }
+}
+
+/// A stage's liveness record. The stage bumps `beats` from the loop whose progress matters;
+/// the supervisor treats a record that stops changing as a hung stage.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl Heartbeat<'_> {
+    /// Records progress now.
+    pub fn beat(&self) {
+        self.words[0].fetch_add(1, Ordering::Relaxed);
+        self.words[1].store(crate::monotonic_ns(), Ordering::Relaxed);
+    }
+
+    /// Number of beats so far.
+    pub fn beats(&self) -> u64 {
+        self.words[0].load(Ordering::Relaxed)
+    }
+
+    /// Monotonic time of the last beat, ns.
+    pub fn last_beat_ns(&self) -> u64 {
+        self.words[1].load(Ordering::Relaxed)
+    }
+
+    /// Records the process id and phase of the stage.
+    pub fn set_phase(&self, pid: u32, phase: Phase) {
+        self.words[2].store(u64::from(pid), Ordering::Relaxed);
+        self.words[3].store(phase as u64, Ordering::Relaxed);
+    }
+
+    /// Resets the record for a newly spawned process.
+    pub fn reset(&self) {
+        for w in self.words {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counters output-proc keeps per device slot, readable by everyone.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceStats<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl DeviceStats<'_> {
+    /// Counts one frame sent now.
+    pub fn record_sent(&self, now_ns: u64) {
+        self.words[0].fetch_add(1, Ordering::Relaxed);
+        self.words[2].store(now_ns, Ordering::Relaxed);
+    }
+
+    /// Counts one failed send.
+    pub fn record_error(&self) {
+        self.words[1].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames sent so far.
+    pub fn frames_sent(&self) -> u64 {
+        self.words[0].load(Ordering::Relaxed)
+    }
+
+    /// Failed sends so far.
+    pub fn send_errors(&self) -> u64 {
+        self.words[1].load(Ordering::Relaxed)
+    }
+
+    /// Monotonic time of the last successful send, ns (0 if none).
+    pub fn last_send_ns(&self) -> u64 {
+        self.words[2].load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::AudioFrame;
+
+    #[test]
+    fn regions_do_not_overlap_and_fit() {
+        assert!(HEARTBEAT_OFFSET + 4 * HEARTBEAT_WORDS * 8 <= AUDIO_OFFSET);
+        assert!(AUDIO_OFFSET + AUDIO_WORDS * 8 <= DEVICE_STATS_OFFSET);
+        assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= PIXELS_OFFSET);
+        assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
+    }
+
+    #[test]
+    fn a_second_mapping_sees_frames_and_heartbeats() {
+        let seg = Segment::create().unwrap();
+        let other = seg.duplicate().unwrap();
+        seg.device_slot(511).publish(&[1, 2, 3], 5);
+        let mut out = Vec::new();
+        other.device_slot(511).read_latest(&mut out).unwrap();
+        assert_eq!(out, [1, 2, 3]);
+        seg.heartbeat(StageKind::Render).beat();
+        assert_eq!(other.heartbeat(StageKind::Render).beats(), 1);
+        assert_eq!(other.heartbeat(StageKind::Audio).beats(), 0);
+        let mut frame = AudioFrame::silent();
+        frame.volume = 0.25;
+        seg.audio_slot().publish(frame.as_bytes(), 1);
+        other.audio_slot().read_latest(&mut out).unwrap();
+        assert_eq!(AudioFrame::from_bytes(&out).unwrap().volume, 0.25);
+    }
+}

@@ -1,0 +1,30 @@
+//! Contracts shared by every ledfx-rs process.
+//!
+//! * [`shm`] — the only module with `unsafe`: memfd segments and atomic word views.
+//! * [`slot`] — seqlock latest-frame slots built on those words (writer never blocks, reader
+//!   never sees a torn frame, nothing stale after a SIGKILL).
+//! * [`layout`] — where heartbeats, the audio frame and the per-device pixel frames live in
+//!   the one segment the supervisor creates.
+//! * [`audio`] — the analysis frame audio-proc publishes once per hop.
+//! * [`control`] — typed, length-prefixed control messages with a version handshake.
+//! * [`pipeline`] — the desired state handed to render-proc and output-proc.
+//! * [`api`] — the commands api-proc sends to the state owner and their replies.
+//! * [`exit`] — the exit-code contract between stages and supervisor.
+//! * [`stage`] — how a stage finds its inherited endpoints and ties its life to the supervisor.
+
+pub mod api;
+pub mod audio;
+pub mod control;
+pub mod exit;
+pub mod layout;
+pub mod pipeline;
+pub mod shm;
+pub mod slot;
+pub mod stage;
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds. The clock is system-wide, so timestamps written by
+/// one process can be compared by another.
+pub fn monotonic_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,284 @@
+//! The desired state handed to the pipeline stages.
+//!
+//! The supervisor owns the authoritative configuration (LedFx's `config.json`); from it, it
+//! derives this validated, flattened view and sends it to render-proc, output-proc and
+//! audio-proc as a full snapshot whenever it changes (it is a few KiB even for large
+//! installations). Stages diff snapshots themselves: an effect whose `instance` is unchanged
+//! keeps running with its new config; a new `instance` starts a fresh effect (with a
+//! transition).
+//!
+//! Effect and device-protocol configs travel as JSON text: they were validated by the owning
+//! stage's own `validate()` code in the supervisor, and each stage builds its typed config
+//! from them.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything render-proc, output-proc and audio-proc need to know.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineState {
+    /// Revision of the configuration this snapshot was made from (increases on every change).
+    pub revision: u64,
+    pub devices: Vec<DeviceSpec>,
+    pub virtuals: Vec<VirtualSpec>,
+    /// Core `global_brightness`, 0..1.
+    pub global_brightness: f32,
+    /// Global pause: render, but neither send nor visualise.
+    pub paused: bool,
+    /// Core `flush_on_deactivate`: blank a device when it stops being driven and at shutdown.
+    pub flush_on_deactivate: bool,
+    pub audio: AudioSpec,
+}
+
+/// One output device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceSpec {
+    pub id: String,
+    /// Shared-memory pixel slot assigned by the supervisor (stable for the device's life).
+    pub slot: u16,
+    /// Protocol registry key (`ddp`, `dummy`, …).
+    pub device_type: String,
+    pub pixel_count: u32,
+    /// Frames per second (already snapped to LedFx's table).
+    pub refresh_rate: u32,
+    /// Rotation applied just before sending, in pixels.
+    pub center_offset: i32,
+    /// The validated device config, as JSON.
+    pub config_json: String,
+    /// True while at least one active, non-preview virtual drives this device.
+    pub active: bool,
+}
+
+/// How a virtual's effect is laid onto its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Mapping {
+    /// The effect spans all segments end to end.
+    #[default]
+    Span,
+    /// The effect is rendered once and copied into every segment.
+    Copy,
+}
+
+/// One virtual strip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualSpec {
+    pub id: String,
+    pub segments: Vec<SegmentSpec>,
+    pub mapping: Mapping,
+    /// Physical pixels per effect pixel (≥ 1).
+    pub grouping: u32,
+    pub center_offset: i32,
+    pub max_brightness: f32,
+    pub preview_only: bool,
+    pub transition_mode: String,
+    pub transition_time: f32,
+    pub frequency_min: u32,
+    pub frequency_max: u32,
+    pub rows: u32,
+    /// Rendering (and, unless paused or preview-only, sending).
+    pub active: bool,
+    pub effect: Option<EffectSpec>,
+}
+
+/// A segment of a virtual on a device: inclusive pixel range `[start, end]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentSpec {
+    pub device_id: String,
+    /// The device's pixel slot; `None` for `gap-` placeholders, which take up virtual pixels
+    /// but are never output.
+    pub device_slot: Option<u16>,
+    pub start: u32,
+    pub end: u32,
+    pub invert: bool,
+}
+
+impl SegmentSpec {
+    /// Number of device pixels covered.
+    pub fn width(&self) -> u32 {
+        self.end - self.start + 1
+    }
+}
+
+/// The effect a virtual runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffectSpec {
+    /// Effect registry key (`rainbow`, `energy`, …).
+    pub effect_type: String,
+    /// The validated effect config (defaults filled in), as JSON.
+    pub config_json: String,
+    /// Changes whenever a new effect instance is set (POST), stays the same when the running
+    /// effect's config is updated in place (PUT).
+    pub instance: u64,
+}
+
+/// Audio capture and analysis settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioSpec {
+    /// What to capture (from the `--audio` command-line option).
+    pub source: AudioSource,
+    /// Volume gate 0..1 below which the melbanks read zero.
+    pub min_volume: f32,
+    /// Delay of the analysis, ms.
+    pub delay_ms: u32,
+    /// Bins per melbank.
+    pub mel_samples: u32,
+    /// Melbank peak isolation (LedFx `peak_isolation`).
+    pub peak_isolation: f32,
+    /// Upper frequency of each melbank, Hz.
+    pub max_frequencies: Vec<u32>,
+}
+
+impl Default for AudioSpec {
+    fn default() -> Self {
+        Self {
+            source: AudioSource::Synth,
+            min_volume: 0.2,
+            delay_ms: 0,
+            mel_samples: 24,
+            peak_isolation: 0.4,
+            max_frequencies: vec![350, 2000, 15000],
+        }
+    }
+}
+
+/// Where audio comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AudioSource {
+    /// The system's default capture device.
+    Default,
+    /// A capture device by (sub-string of its) name.
+    Device(String),
+    /// A WAV file, looped.
+    File(String),
+    /// Raw PCM on the standard input of the supervisor.
+    Stdin(PcmFormat),
+    /// The built-in 120 BPM test beat.
+    Synth,
+    /// Silence.
+    None,
+}
+
+/// Sample format of raw PCM on stdin (mono, 44.1 kHz unless `rate` says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PcmFormat {
+    pub encoding: PcmEncoding,
+    pub rate: u32,
+    pub channels: u16,
+}
+
+/// Sample encoding of raw PCM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PcmEncoding {
+    /// 32-bit little-endian float.
+    F32Le,
+    /// 16-bit little-endian signed integer.
+    S16Le,
+}
+
+impl std::str::FromStr for AudioSource {
+    type Err = String;
+
+    /// Parses the `--audio` option: `default`, `device:NAME`, `file:PATH.wav`,
+    /// `stdin[:f32|s16][:RATE][:CHANNELS]`, `synth`, `none`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "default" => return Ok(AudioSource::Default),
+            "synth" => return Ok(AudioSource::Synth),
+            "none" => return Ok(AudioSource::None),
+            _ => {}
+        }
+        if let Some(name) = s.strip_prefix("device:") {
+            if name.is_empty() {
+                return Err("device: needs a device name, e.g. device:pulse".into());
+            }
+            return Ok(AudioSource::Device(name.to_owned()));
+        }
+        if let Some(path) = s.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err("file: needs a path to a .wav file".into());
+            }
+            return Ok(AudioSource::File(path.to_owned()));
+        }
+        if let Some(rest) = s.strip_prefix("stdin") {
+            let mut format = PcmFormat {
+                encoding: PcmEncoding::F32Le,
+                rate: 44_100,
+                channels: 1,
+            };
+            let mut parts = rest.split(':').skip(1);
+            if let Some(enc) = parts.next() {
+                format.encoding = match enc {
+                    "f32" | "f32le" => PcmEncoding::F32Le,
+                    "s16" | "s16le" => PcmEncoding::S16Le,
+                    other => return Err(format!("unknown stdin sample format {other:?} (use f32 or s16)")),
+                };
+            }
+            if let Some(rate) = parts.next() {
+                format.rate = rate
+                    .parse()
+                    .ok()
+                    .filter(|r| (8_000..=192_000).contains(r))
+                    .ok_or_else(|| format!("stdin sample rate {rate:?} must be 8000..192000"))?;
+            }
+            if let Some(ch) = parts.next() {
+                format.channels = ch
+                    .parse()
+                    .ok()
+                    .filter(|c| (1..=8).contains(c))
+                    .ok_or_else(|| format!("stdin channel count {ch:?} must be 1..8"))?;
+            }
+            if parts.next().is_some() || !(rest.is_empty() || rest.starts_with(':')) {
+                return Err(format!("cannot parse {s:?}: use stdin[:f32|s16[:RATE[:CHANNELS]]]"));
+            }
+            return Ok(AudioSource::Stdin(format));
+        }
+        Err(format!(
+            "unknown audio source {s:?}: use default, device:NAME, file:PATH.wav, stdin, synth or none"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audio_sources_parse() {
+        assert_eq!("synth".parse(), Ok(AudioSource::Synth));
+        assert_eq!("device:pulse".parse(), Ok(AudioSource::Device("pulse".into())));
+        assert_eq!("file:/a.wav".parse(), Ok(AudioSource::File("/a.wav".into())));
+        assert_eq!(
+            "stdin:s16:48000:2".parse(),
+            Ok(AudioSource::Stdin(PcmFormat {
+                encoding: PcmEncoding::S16Le,
+                rate: 48_000,
+                channels: 2
+            }))
+        );
+        assert!(matches!("stdin".parse::<AudioSource>(), Ok(AudioSource::Stdin(_))));
+        assert!("stdin:u8".parse::<AudioSource>().is_err());
+        assert!("stdinx".parse::<AudioSource>().is_err());
+        assert!("mic".parse::<AudioSource>().is_err());
+        assert!("device:".parse::<AudioSource>().is_err());
+    }
+
+    #[test]
+    fn state_round_trips_through_postcard() {
+        let state = PipelineState {
+            revision: 7,
+            devices: vec![DeviceSpec {
+                id: "a".into(),
+                slot: 3,
+                device_type: "ddp".into(),
+                pixel_count: 10,
+                refresh_rate: 62,
+                center_offset: 0,
+                config_json: "{}".into(),
+                active: true,
+            }],
+            ..Default::default()
+        };
+        let bytes = postcard::to_allocvec(&state).unwrap();
+        let back: PipelineState = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, state);
+    }
+}
