@@ -1,1 +1,206 @@
-fn main() {}
+//! `api-proc`: serves the LedFx HTTP API on the listener the supervisor bound, forwarding
+//! every request to the state owner over the control socket.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use api_proc::backend::Call;
+use api_proc::Backend;
+use proto::api::ApiReply;
+use proto::control::{r#async as framing, ToStage, ToSupervisor, PROTOCOL_VERSION};
+use proto::exit::ExitCode;
+use proto::layout::Segment;
+use proto::stage::{StageKind, HTTP_LISTENER_FD};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<ApiReply>>>>;
+
+fn main() {
+    proto::stage::init_logging("info");
+    let ctx = match proto::stage::bootstrap(StageKind::Api) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            tracing::error!(error = %e, "api-proc cannot start");
+            e.exit_code().exit();
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "starting the async runtime");
+            ExitCode::Internal.exit();
+        }
+    };
+    let code = runtime.block_on(serve(ctx.control, ctx.segment));
+    code.exit();
+}
+
+async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> ExitCode {
+    let control = match control
+        .set_nonblocking(true)
+        .and_then(|_| tokio::net::UnixStream::from_std(control))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "control socket");
+            return ExitCode::Internal;
+        }
+    };
+    let (mut reader, mut writer) = control.into_split();
+    if let Err(e) = handshake(&mut reader, &mut writer).await {
+        tracing::error!(error = %e, "control handshake failed");
+        return match e {
+            proto::control::ControlError::VersionMismatch { .. } => ExitCode::IpcVersionMismatch,
+            _ => ExitCode::SupervisorGone,
+        };
+    }
+    let listener = match listener() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "adopting the HTTP listener");
+            return ExitCode::Internal;
+        }
+    };
+    let url = std::env::var("LEDFX_RS_URL").unwrap_or_else(|_| "http://localhost:8888".into());
+    let (backend, calls) = Backend::channel(256);
+    let pending: Pending = Arc::default();
+    let (shutdown_tx, mut shutdown_rx) = watch::channel(None::<ExitCode>);
+    let (out_tx, out_rx) = mpsc::channel::<ToSupervisor>(256);
+    tokio::spawn(write_loop(writer, out_rx, shutdown_tx.clone()));
+    tokio::spawn(forward_calls(calls, out_tx.clone(), pending.clone()));
+    tokio::spawn(read_loop(reader, pending, shutdown_tx.clone()));
+    // Heartbeat from this runtime: if the runtime wedges, the beats stop and the supervisor
+    // restarts us.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            tick.tick().await;
+            segment.heartbeat(StageKind::Api).beat();
+        }
+    });
+    if out_tx.send(ToSupervisor::Ready).await.is_err() {
+        return ExitCode::SupervisorGone;
+    }
+    let app = api_proc::app(backend, url);
+    let mut stop = shutdown_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(Option::is_some).await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    let code = match shutdown_rx.wait_for(Option::is_some).await {
+        Ok(code) => code.unwrap_or(ExitCode::Ok),
+        Err(_) => ExitCode::Internal,
+    };
+    // Let in-flight requests finish, but never hold up the supervisor's shutdown.
+    let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+    code
+}
+
+fn listener() -> std::io::Result<tokio::net::TcpListener> {
+    let fd = proto::shm::adopt_inherited_fd(HTTP_LISTENER_FD)?;
+    let listener = std::net::TcpListener::from(fd);
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+async fn handshake(
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+) -> Result<(), proto::control::ControlError> {
+    framing::write_msg(
+        writer,
+        &ToSupervisor::Hello {
+            stage: StageKind::Api,
+            protocol_version: PROTOCOL_VERSION,
+            pid: std::process::id(),
+        },
+    )
+    .await?;
+    match framing::read_msg::<ToStage>(reader).await? {
+        ToStage::Welcome { protocol_version } if protocol_version == PROTOCOL_VERSION => {}
+        ToStage::Welcome { protocol_version } => {
+            return Err(proto::control::ControlError::VersionMismatch {
+                peer: protocol_version,
+                ours: PROTOCOL_VERSION,
+            })
+        }
+        _ => return Err(proto::control::ControlError::UnexpectedMessage),
+    }
+    // The initial state snapshot: api-proc asks for what it needs instead.
+    framing::read_msg::<ToStage>(reader).await?;
+    Ok(())
+}
+
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut out: mpsc::Receiver<ToSupervisor>,
+    shutdown: watch::Sender<Option<ExitCode>>,
+) {
+    while let Some(msg) = out.recv().await {
+        if framing::write_msg(&mut writer, &msg).await.is_err() {
+            let _ = shutdown.send(Some(ExitCode::SupervisorGone));
+            return;
+        }
+    }
+}
+
+async fn forward_calls(
+    mut calls: mpsc::Receiver<Call>,
+    out: mpsc::Sender<ToSupervisor>,
+    pending: Pending,
+) {
+    let mut next_id = 1u64;
+    while let Some((command, reply_to)) = calls.recv().await {
+        let request_id = next_id;
+        next_id += 1;
+        if let Ok(mut map) = pending.lock() {
+            // Drop entries whose handler gave up (timed out), so the map stays bounded.
+            map.retain(|_, tx| !tx.is_closed());
+            map.insert(request_id, reply_to);
+        }
+        if out
+            .send(ToSupervisor::Api {
+                request_id,
+                command,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+async fn read_loop(
+    mut reader: OwnedReadHalf,
+    pending: Pending,
+    shutdown: watch::Sender<Option<ExitCode>>,
+) {
+    loop {
+        match framing::read_msg::<ToStage>(&mut reader).await {
+            Ok(ToStage::ApiReply { request_id, reply }) => {
+                let waiter = pending
+                    .lock()
+                    .ok()
+                    .and_then(|mut map| map.remove(&request_id));
+                if let Some(waiter) = waiter {
+                    let _ = waiter.send(reply);
+                }
+            }
+            Ok(ToStage::Shutdown) => {
+                let _ = shutdown.send(Some(ExitCode::Ok));
+                return;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let _ = shutdown.send(Some(ExitCode::SupervisorGone));
+                return;
+            }
+        }
+    }
+}

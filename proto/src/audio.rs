@@ -63,7 +63,11 @@ impl AudioFrame {
     /// The unfiltered (`filtered == false`) or filtered row of melbank `index`.
     pub fn melbank(&self, index: usize, filtered: bool) -> &[f32] {
         let n = (self.mel_samples as usize).min(MAX_MEL_SAMPLES);
-        let rows = if filtered { &self.mel_filtered } else { &self.mel };
+        let rows = if filtered {
+            &self.mel_filtered
+        } else {
+            &self.mel
+        };
         &rows[index.min(MELBANKS - 1)][..n]
     }
 }

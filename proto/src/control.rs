@@ -32,7 +32,10 @@ pub enum ToSupervisor {
     /// The stage has opened its rings and is doing its work.
     Ready,
     /// api-proc only: a request for the state owner, answered by [`ToStage::ApiReply`].
-    Api { request_id: u64, command: ApiCommand },
+    Api {
+        request_id: u64,
+        command: ApiCommand,
+    },
 }
 
 /// Supervisor → stage.
@@ -175,17 +178,26 @@ mod tests {
         let (mut a, mut b) = UnixStream::pair().unwrap();
         write_msg(&mut a, &ToSupervisor::Ready).unwrap();
         write_msg(&mut a, &ToStage::Shutdown).unwrap();
-        assert_eq!(read_msg::<ToSupervisor>(&mut b).unwrap(), ToSupervisor::Ready);
+        assert_eq!(
+            read_msg::<ToSupervisor>(&mut b).unwrap(),
+            ToSupervisor::Ready
+        );
         assert_eq!(read_msg::<ToStage>(&mut b).unwrap(), ToStage::Shutdown);
         drop(a);
-        assert!(matches!(read_msg::<ToStage>(&mut b), Err(ControlError::Closed)));
+        assert!(matches!(
+            read_msg::<ToStage>(&mut b),
+            Err(ControlError::Closed)
+        ));
     }
 
     #[test]
     fn oversized_length_is_rejected_without_allocating() {
         let (mut a, mut b) = UnixStream::pair().unwrap();
         a.write_all(&u32::MAX.to_le_bytes()).unwrap();
-        assert!(matches!(read_msg::<ToStage>(&mut b), Err(ControlError::TooLarge(_))));
+        assert!(matches!(
+            read_msg::<ToStage>(&mut b),
+            Err(ControlError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -193,11 +205,26 @@ mod tests {
         let (mut stage, mut sup) = UnixStream::pair().unwrap();
         let t = std::thread::spawn(move || {
             let hello: ToSupervisor = read_msg(&mut sup).unwrap();
-            assert!(matches!(hello, ToSupervisor::Hello { stage: StageKind::Render, .. }));
-            write_msg(&mut sup, &ToStage::Welcome { protocol_version: 99 }).unwrap();
+            assert!(matches!(
+                hello,
+                ToSupervisor::Hello {
+                    stage: StageKind::Render,
+                    ..
+                }
+            ));
+            write_msg(
+                &mut sup,
+                &ToStage::Welcome {
+                    protocol_version: 99,
+                },
+            )
+            .unwrap();
         });
         let err = stage_handshake(&mut stage, StageKind::Render).unwrap_err();
-        assert!(matches!(err, ControlError::VersionMismatch { peer: 99, .. }));
+        assert!(matches!(
+            err,
+            ControlError::VersionMismatch { peer: 99, .. }
+        ));
         t.join().unwrap();
     }
 }

@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audio::AUDIO_FRAME_BYTES;
-use crate::shm::{ShmError, SharedMemory};
+use crate::shm::{SharedMemory, ShmError};
 use crate::slot::{slot_words, FrameSlot};
 use crate::stage::StageKind;
 
@@ -36,11 +36,24 @@ const AUDIO_OFFSET: usize = PAGE;
 const AUDIO_WORDS: usize = slot_words(AUDIO_FRAME_BYTES);
 const DEVICE_STATS_OFFSET: usize = round_up(AUDIO_OFFSET + AUDIO_WORDS * 8, PAGE);
 const DEVICE_STATS_WORDS: usize = 4;
-const PIXELS_OFFSET: usize =
-    round_up(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8, PAGE);
+const PIXELS_OFFSET: usize = round_up(
+    DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8,
+    PAGE,
+);
 const PIXEL_SLOT_WORDS: usize = slot_words(DEVICE_FRAME_BYTES);
 /// Total size of the segment in bytes.
-pub const SEGMENT_BYTES: usize = round_up(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8, PAGE);
+pub const SEGMENT_BYTES: usize = round_up(
+    PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8,
+    PAGE,
+);
+
+// The regions must not overlap; checked at compile time.
+const _: () = {
+    assert!(HEARTBEAT_OFFSET + 4 * HEARTBEAT_WORDS * 8 <= AUDIO_OFFSET);
+    assert!(AUDIO_OFFSET + AUDIO_WORDS * 8 <= DEVICE_STATS_OFFSET);
+    assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= PIXELS_OFFSET);
+    assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
+};
 
 const fn round_up(value: usize, to: usize) -> usize {
     value.div_ceil(to) * to
@@ -229,14 +242,6 @@ impl DeviceStats<'_> {
 mod tests {
     use super::*;
     use crate::audio::AudioFrame;
-
-    #[test]
-    fn regions_do_not_overlap_and_fit() {
-        assert!(HEARTBEAT_OFFSET + 4 * HEARTBEAT_WORDS * 8 <= AUDIO_OFFSET);
-        assert!(AUDIO_OFFSET + AUDIO_WORDS * 8 <= DEVICE_STATS_OFFSET);
-        assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= PIXELS_OFFSET);
-        assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
-    }
 
     #[test]
     fn a_second_mapping_sees_frames_and_heartbeats() {

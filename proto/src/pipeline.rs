@@ -209,7 +209,11 @@ impl std::str::FromStr for AudioSource {
                 format.encoding = match enc {
                     "f32" | "f32le" => PcmEncoding::F32Le,
                     "s16" | "s16le" => PcmEncoding::S16Le,
-                    other => return Err(format!("unknown stdin sample format {other:?} (use f32 or s16)")),
+                    other => {
+                        return Err(format!(
+                            "unknown stdin sample format {other:?} (use f32 or s16)"
+                        ))
+                    }
                 };
             }
             if let Some(rate) = parts.next() {
@@ -227,7 +231,9 @@ impl std::str::FromStr for AudioSource {
                     .ok_or_else(|| format!("stdin channel count {ch:?} must be 1..8"))?;
             }
             if parts.next().is_some() || !(rest.is_empty() || rest.starts_with(':')) {
-                return Err(format!("cannot parse {s:?}: use stdin[:f32|s16[:RATE[:CHANNELS]]]"));
+                return Err(format!(
+                    "cannot parse {s:?}: use stdin[:f32|s16[:RATE[:CHANNELS]]]"
+                ));
             }
             return Ok(AudioSource::Stdin(format));
         }
@@ -244,8 +250,14 @@ mod tests {
     #[test]
     fn audio_sources_parse() {
         assert_eq!("synth".parse(), Ok(AudioSource::Synth));
-        assert_eq!("device:pulse".parse(), Ok(AudioSource::Device("pulse".into())));
-        assert_eq!("file:/a.wav".parse(), Ok(AudioSource::File("/a.wav".into())));
+        assert_eq!(
+            "device:pulse".parse(),
+            Ok(AudioSource::Device("pulse".into()))
+        );
+        assert_eq!(
+            "file:/a.wav".parse(),
+            Ok(AudioSource::File("/a.wav".into()))
+        );
         assert_eq!(
             "stdin:s16:48000:2".parse(),
             Ok(AudioSource::Stdin(PcmFormat {
@@ -254,7 +266,10 @@ mod tests {
                 channels: 2
             }))
         );
-        assert!(matches!("stdin".parse::<AudioSource>(), Ok(AudioSource::Stdin(_))));
+        assert!(matches!(
+            "stdin".parse::<AudioSource>(),
+            Ok(AudioSource::Stdin(_))
+        ));
         assert!("stdin:u8".parse::<AudioSource>().is_err());
         assert!("stdinx".parse::<AudioSource>().is_err());
         assert!("mic".parse::<AudioSource>().is_err());

@@ -24,7 +24,10 @@ use memmap2::MmapRaw;
 #[derive(Debug, thiserror::Error)]
 pub enum ShmError {
     #[error("creating memfd {name:?}: {source}")]
-    CreateMemfd { name: String, source: std::io::Error },
+    CreateMemfd {
+        name: String,
+        source: std::io::Error,
+    },
     #[error("sizing shared memory to {len} bytes: {source}")]
     Resize { len: usize, source: std::io::Error },
     #[error("mapping shared memory: {source}")]
@@ -46,7 +49,9 @@ pub struct SharedMemory {
 
 impl std::fmt::Debug for SharedMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedMemory").field("len", &self.map.len()).finish()
+        f.debug_struct("SharedMemory")
+            .field("len", &self.map.len())
+            .finish()
     }
 }
 
@@ -70,7 +75,8 @@ impl SharedMemory {
     /// Attaches to a segment whose fd this process inherited as `fd`, checking that it is at
     /// least `min_len` bytes long.
     pub fn from_inherited_fd(fd: RawFd, min_len: usize) -> Result<Self, ShmError> {
-        let owned = adopt_inherited_fd(fd).map_err(|source| ShmError::InheritedFd { fd, source })?;
+        let owned =
+            adopt_inherited_fd(fd).map_err(|source| ShmError::InheritedFd { fd, source })?;
         let stat = rustix::fs::fstat(&owned).map_err(|e| ShmError::InheritedFd {
             fd,
             source: e.into(),
@@ -114,7 +120,10 @@ impl SharedMemory {
     /// If `offset` is not 8-byte aligned or the range lies outside the segment: both are
     /// programming errors in the fixed layout, caught by the layout tests.
     pub fn words(&self, offset: usize, count: usize) -> &[AtomicU64] {
-        assert!(offset % 8 == 0, "shared-memory word offset {offset} is not 8-aligned");
+        assert!(
+            offset % 8 == 0,
+            "shared-memory word offset {offset} is not 8-aligned"
+        );
         let end = count
             .checked_mul(8)
             .and_then(|bytes| bytes.checked_add(offset))
@@ -177,7 +186,11 @@ mod tests {
         let b = SharedMemory::map(dup).unwrap();
         a.words(8, 1)[0].store(0xdead_beef, Ordering::Release);
         assert_eq!(b.words(8, 1)[0].load(Ordering::Acquire), 0xdead_beef);
-        assert_eq!(b.words(0, 1)[0].load(Ordering::Acquire), 0, "memfd starts zeroed");
+        assert_eq!(
+            b.words(0, 1)[0].load(Ordering::Acquire),
+            0,
+            "memfd starts zeroed"
+        );
     }
 
     #[test]

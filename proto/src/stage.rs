@@ -80,8 +80,13 @@ pub struct StageContext {
 /// Errors that make a stage unable to start.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
-    #[error("{ENV_STAGE} is {found:?}, but this binary is {expected}: start ledfx-rs, not the stage")]
-    WrongStage { expected: StageKind, found: Option<String> },
+    #[error(
+        "{ENV_STAGE} is {found:?}, but this binary is {expected}: start ledfx-rs, not the stage"
+    )]
+    WrongStage {
+        expected: StageKind,
+        found: Option<String>,
+    },
     #[error("{ENV_SUPERVISOR_PID} is missing or invalid: start ledfx-rs, not the stage")]
     NoSupervisor,
     #[error("the supervisor (pid {0}) is already gone")]
@@ -127,8 +132,7 @@ pub fn bootstrap(kind: StageKind) -> Result<StageContext, BootstrapError> {
     if parent != Some(supervisor) {
         return Err(BootstrapError::SupervisorGone(supervisor));
     }
-    let control =
-        crate::shm::adopt_inherited_fd(CONTROL_FD).map_err(BootstrapError::Control)?;
+    let control = crate::shm::adopt_inherited_fd(CONTROL_FD).map_err(BootstrapError::Control)?;
     let segment = Segment::attach(SHM_FD)?;
     Ok(StageContext {
         kind,

@@ -1,0 +1,45 @@
+//! The channel from handlers to the state owner.
+//!
+//! Handlers call [`Backend::call`]; a connection task (see `main.rs`) carries the commands
+//! over the control socket and routes replies back by request id. Tests substitute a task
+//! that answers directly.
+
+use std::time::Duration;
+
+use proto::api::{ApiCommand, ApiFailure, ApiReply};
+use tokio::sync::{mpsc, oneshot};
+
+/// One pending call: the command and where its reply goes.
+pub type Call = (ApiCommand, oneshot::Sender<ApiReply>);
+
+/// How long a handler waits for the state owner before giving up.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handle for sending commands to the state owner.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    tx: mpsc::Sender<Call>,
+}
+
+impl Backend {
+    /// A backend whose calls arrive on the returned receiver.
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Call>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Self { tx }, rx)
+    }
+
+    /// Sends `command` and waits (bounded) for its reply.
+    pub async fn call(&self, command: ApiCommand) -> ApiReply {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let unavailable = |what: &str| ApiFailure::internal(format!("ledfx-rs state owner {what}"));
+        self.tx
+            .send((command, reply_tx))
+            .await
+            .map_err(|_| unavailable("is not connected"))?;
+        match tokio::time::timeout(CALL_TIMEOUT, reply_rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(unavailable("dropped the request")),
+            Err(_) => Err(unavailable("did not answer in time")),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Route tests in-process: a fake state owner records commands and answers them.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use proto::api::{ApiCommand, ApiFailure, EffectConfigArg, Json};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::app;
+use crate::backend::Backend;
+
+type Seen = Arc<Mutex<Vec<ApiCommand>>>;
+
+/// A router whose backend records every command and answers with `answer(command)`.
+fn router(
+    answer: impl Fn(&ApiCommand) -> proto::api::ApiReply + Send + 'static,
+) -> (axum::Router, Seen) {
+    let (backend, mut calls) = Backend::channel(8);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Some((command, reply)) = calls.recv().await {
+            let answer = answer(&command);
+            log.lock().unwrap().push(command);
+            let _ = reply.send(answer);
+        }
+    });
+    (app(backend, "http://localhost:8888".into()), seen)
+}
+
+async fn send(
+    app: &axum::Router,
+    method: Method,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, String, Option<String>) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let allow = response
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(bytes.to_vec()).unwrap(), allow)
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn info_has_ledfx_shape() {
+    let (app, _) = router(|_| Ok(Json::from_value(&json!({"dev_mode": false}))));
+    let (status, body, _) = send(&app, Method::GET, "/api/info", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let body = json_of(&body);
+    assert_eq!(body["name"], "LedFx Controller");
+    assert_eq!(body["url"], "http://localhost:8888");
+    assert_eq!(body["is_release"], "false");
+}
+
+#[tokio::test]
+async fn unknown_path_and_wrong_verb_use_ledfx_bodies() {
+    let (app, _) = router(|_| Ok(Json::from_value(&json!({}))));
+    let (status, body, _) = send(&app, Method::GET, "/api/nothing", "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::NOT_FOUND, "404: Not Found")
+    );
+    let (status, body, allow) = send(&app, Method::POST, "/api/info", "").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed")
+    );
+    assert!(allow.unwrap().contains("GET"));
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_and_reaches_no_backend() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({}))));
+    for (method, uri) in [
+        (Method::POST, "/api/devices"),
+        (Method::PUT, "/api/devices/a"),
+        (Method::PUT, "/api/virtuals/a"),
+        (Method::POST, "/api/virtuals/a/effects"),
+    ] {
+        let (status, body, _) = send(&app, method, uri, "{not json").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(
+            json_of(&body),
+            json!({"status": "failed", "reason": "JSON decoding failed"})
+        );
+    }
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_attributes_are_named_like_ledfx() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({}))));
+    let (status, body, _) = send(&app, Method::POST, "/api/devices", "{}").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        json_of(&body)["payload"]["reason"],
+        "Required attributes device_config, device_type were not provided"
+    );
+    let (_, body, _) = send(&app, Method::POST, "/api/devices", r#"{"type":"ddp"}"#).await;
+    assert_eq!(
+        json_of(&body)["payload"]["reason"],
+        "Required attribute device_config was not provided"
+    );
+    let (_, body, _) = send(
+        &app,
+        Method::POST,
+        "/api/virtuals/a/effects",
+        r#"{"config":{}}"#,
+    )
+    .await;
+    assert_eq!(
+        json_of(&body)["payload"]["reason"],
+        "Required attribute 'type' was not provided"
+    );
+    let (_, body, _) = send(&app, Method::PUT, "/api/virtuals/a", r#"{"active":null}"#).await;
+    assert_eq!(
+        json_of(&body)["payload"]["reason"],
+        "Required attribute \"active\" was not provided"
+    );
+    let (_, body, _) = send(&app, Method::POST, "/api/devices", "[1]").await;
+    assert_eq!(json_of(&body)["status"], "failed");
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn requests_become_commands() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({"status": "success"}))));
+    send(&app, Method::PUT, "/api/virtuals/v1", r#"{"active":"yes"}"#).await;
+    send(
+        &app,
+        Method::POST,
+        "/api/virtuals/v1/effects",
+        r#"{"type":"rainbow"}"#,
+    )
+    .await;
+    send(
+        &app,
+        Method::POST,
+        "/api/virtuals/v1/effects",
+        r#"{"type":"rainbow","config":{"speed":2}}"#,
+    )
+    .await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen[0],
+        ApiCommand::SetVirtualActive {
+            id: "v1".into(),
+            active: true
+        }
+    );
+    assert_eq!(
+        seen[1],
+        ApiCommand::SetEffect {
+            virtual_id: "v1".into(),
+            effect_type: "rainbow".into(),
+            config: EffectConfigArg::Last
+        }
+    );
+    assert_eq!(
+        seen[2],
+        ApiCommand::SetEffect {
+            virtual_id: "v1".into(),
+            effect_type: "rainbow".into(),
+            config: EffectConfigArg::Given(Json::from_value(&json!({"speed": 2})))
+        }
+    );
+}
+
+#[tokio::test]
+async fn failures_map_to_ledfx_envelopes() {
+    let (app, _) = router(|command| match command {
+        ApiCommand::GetDevice { .. } => Err(ApiFailure::invalid("Device with ID x not found")),
+        _ => Err(ApiFailure::internal("boom")),
+    });
+    let (status, body, _) = send(&app, Method::GET, "/api/devices/x", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        json_of(&body),
+        json!({"status": "failed", "payload": {"type": "error", "reason": "Device with ID x not found"}})
+    );
+    let (status, _, _) = send(&app, Method::GET, "/api/config", "").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn updating_an_effect_checks_for_a_running_effect_first() {
+    let (app, seen) = router(|command| match command {
+        ApiCommand::GetEffect { .. } => Ok(Json::from_value(&json!({"effect": {}}))),
+        _ => Ok(Json::from_value(&json!({}))),
+    });
+    let (_, body, _) = send(&app, Method::PUT, "/api/virtuals/v1/effects", "not json").await;
+    assert_eq!(
+        json_of(&body)["payload"]["reason"],
+        "Virtual v1 has no active effect"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

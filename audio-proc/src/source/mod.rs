@@ -1,0 +1,290 @@
+//! Audio sources: where samples come from before the analysis sees them.
+//!
+//! Every source runs on its own thread and delivers mono `f32` samples at its own rate through
+//! a lock-free SPSC ring ([`rtrb`]). It announces each ring (a [`Feed`]: the consumer end and
+//! the rate) to the analysis thread over a channel; a source that reopens a device at a new
+//! rate simply announces a new feed. Sources never stop the stage: a missing device, an
+//! unreadable file or the end of stdin is logged and leaves the analysis without input, and
+//! the analysis then publishes silent frames on its own clock.
+//!
+//! * [`capture`] — cpal input devices (`Default`, `Device(name)`);
+//! * [`file`] — a looped WAV file, paced in real time;
+//! * [`stdin`] — raw PCM on standard input, paced by the data;
+//! * the synth and `None` are handled here.
+
+pub mod capture;
+pub mod file;
+pub mod stdin;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use proto::pipeline::AudioSource;
+
+use crate::synth::{Synth, SYNTH_RATE};
+
+/// Seconds of audio a ring holds: generous, since the analysis drains it every few ms.
+const RING_SECONDS: f64 = 1.0;
+/// How long dropping a source waits for its thread before leaving it to finish on its own.
+/// Together with the analysis thread's grace this keeps a shutdown well inside the ~500 ms
+/// the supervisor allows (threads normally stop within a few ms).
+const STOP_GRACE: Duration = Duration::from_millis(300);
+/// Sleep between two deliveries of a paced source.
+const PACE_TICK: Duration = Duration::from_millis(10);
+
+/// Errors starting a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("spawning the {name} source thread: {source}")]
+    SpawnThread {
+        name: String,
+        source: std::io::Error,
+    },
+}
+
+/// One ring of mono samples at `rate` Hz, handed from a source to the analysis thread.
+pub struct Feed {
+    /// Consumer end of the ring.
+    pub samples: rtrb::Consumer<f32>,
+    /// Sample rate of what arrives through it, Hz.
+    pub rate: u32,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").field("rate", &self.rate).finish()
+    }
+}
+
+/// Lets a source open rings towards the analysis thread.
+#[derive(Debug, Clone)]
+pub struct FeedSender {
+    tx: mpsc::Sender<Feed>,
+}
+
+impl FeedSender {
+    /// A sender and the receiver the analysis thread polls.
+    pub fn channel() -> (Self, mpsc::Receiver<Feed>) {
+        let (tx, rx) = mpsc::channel();
+        (Self { tx }, rx)
+    }
+
+    /// Opens a new ring for samples at `rate` Hz and announces it; `None` when the analysis
+    /// side is gone (the source should then stop).
+    pub fn open(&self, rate: u32) -> Option<rtrb::Producer<f32>> {
+        let capacity = ((f64::from(rate.max(1)) * RING_SECONDS) as usize).max(4096);
+        let (producer, samples) = rtrb::RingBuffer::new(capacity);
+        self.tx.send(Feed { samples, rate }).ok()?;
+        Some(producer)
+    }
+}
+
+/// A running source: its thread and the flag that stops it. Dropping it stops the thread
+/// and waits (briefly) for it to finish.
+#[derive(Debug)]
+pub struct SourceHandle {
+    /// Description of the source, for logs.
+    name: String,
+    /// Set to ask the thread to finish; every source loop checks it at least every 50 ms.
+    stop: Arc<AtomicBool>,
+    /// The source thread; `None` for sources without one (`None`).
+    join: Option<JoinHandle<()>>,
+}
+
+impl SourceHandle {
+    /// Starts `source`, delivering into rings opened through `feeds`.
+    pub fn start(source: &AudioSource, feeds: FeedSender) -> Result<Self, SourceError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let name = describe(source);
+        let flag = stop.clone();
+        let body: Box<dyn FnOnce() + Send> = match source.clone() {
+            AudioSource::None => {
+                tracing::info!("audio source is none: publishing silence");
+                return Ok(Self {
+                    name,
+                    stop,
+                    join: None,
+                });
+            }
+            AudioSource::Synth => Box::new(move || run_synth(&feeds, &flag)),
+            AudioSource::File(path) => Box::new(move || file::run(&path, &feeds, &flag)),
+            AudioSource::Stdin(format) => Box::new(move || stdin::run(format, &feeds, &flag)),
+            AudioSource::Default => {
+                Box::new(move || capture::run(&capture::DeviceSelector::Default, &feeds, &flag))
+            }
+            AudioSource::Device(wanted) => Box::new(move || {
+                capture::run(&capture::DeviceSelector::Named(wanted), &feeds, &flag)
+            }),
+        };
+        let join = std::thread::Builder::new()
+            .name(format!("source-{}", thread_tag(source)))
+            .spawn(body)
+            .map_err(|source| SourceError::SpawnThread {
+                name: name.clone(),
+                source,
+            })?;
+        tracing::info!(source = %name, "audio source started");
+        Ok(Self {
+            name,
+            stop,
+            join: Some(join),
+        })
+    }
+
+    /// Human-readable description of the source.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for SourceHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(join) = self.join.take() {
+            if join_within(join, STOP_GRACE).is_err() {
+                // Most likely blocked inside an audio backend call; it finishes on its own
+                // once that returns, and the process may exit before then anyway.
+                tracing::warn!(source = %self.name, "audio source thread did not stop in time; leaving it behind");
+            }
+        }
+    }
+}
+
+/// Joins `join` if it finishes within `grace`; otherwise gives it back.
+pub(crate) fn join_within(join: JoinHandle<()>, grace: Duration) -> Result<(), JoinHandle<()>> {
+    let deadline = Instant::now() + grace;
+    while !join.is_finished() {
+        if Instant::now() >= deadline {
+            return Err(join);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // A panicking thread aborts the process (panic = "abort"), so there is nothing to report.
+    let _ = join.join();
+    Ok(())
+}
+
+/// Describes a source for logs.
+pub fn describe(source: &AudioSource) -> String {
+    match source {
+        AudioSource::Default => "default capture device".into(),
+        AudioSource::Device(name) => format!("capture device {name:?}"),
+        AudioSource::File(path) => format!("file {path:?}"),
+        AudioSource::Stdin(f) => {
+            format!("stdin ({:?}, {} Hz, {} ch)", f.encoding, f.rate, f.channels)
+        }
+        AudioSource::Synth => "synth (120 BPM)".into(),
+        AudioSource::None => "none".into(),
+    }
+}
+
+fn thread_tag(source: &AudioSource) -> &'static str {
+    match source {
+        AudioSource::Default | AudioSource::Device(_) => "capture",
+        AudioSource::File(_) => "file",
+        AudioSource::Stdin(_) => "stdin",
+        AudioSource::Synth => "synth",
+        AudioSource::None => "none",
+    }
+}
+
+/// Runs the synth in real time until `stop`.
+pub(crate) fn run_synth(feeds: &FeedSender, stop: &AtomicBool) {
+    let mut synth = Synth::new();
+    run_paced(SYNTH_RATE, |out| synth.fill(out), feeds, stop);
+}
+
+/// Delivers samples from `generate` at `rate` Hz in real time until `stop` or until the
+/// analysis side goes away. `generate` fills the slice it is given.
+pub(crate) fn run_paced(
+    rate: u32,
+    mut generate: impl FnMut(&mut [f32]),
+    feeds: &FeedSender,
+    stop: &AtomicBool,
+) {
+    let Some(mut producer) = feeds.open(rate) else {
+        return;
+    };
+    let rate_f = f64::from(rate);
+    let chunk = (rate as usize / 50).max(64);
+    let mut buf = vec![0.0f32; chunk];
+    let mut start = Instant::now();
+    let mut sent: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        if producer.is_abandoned() {
+            return;
+        }
+        let due = (start.elapsed().as_secs_f64() * rate_f) as u64;
+        if due > sent + rate as u64 {
+            // More than a second behind (the machine was suspended or starved): start the
+            // clock afresh instead of bursting a backlog into the analysis.
+            start = Instant::now();
+            sent = 0;
+            continue;
+        }
+        while sent < due {
+            let n = ((due - sent) as usize).min(chunk);
+            generate(&mut buf[..n]);
+            // A full ring means the analysis is stalled; dropping is right for live audio.
+            let _ = producer.push_partial_slice(&buf[..n]);
+            sent += n as u64;
+        }
+        std::thread::sleep(PACE_TICK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain_for(rx: &mpsc::Receiver<Feed>, want: usize, limit: Duration) -> (u32, Vec<f32>) {
+        let feed = rx.recv_timeout(limit).expect("the source opened a feed");
+        let mut consumer = feed.samples;
+        let mut got = Vec::new();
+        let deadline = Instant::now() + limit;
+        while got.len() < want && Instant::now() < deadline {
+            while let Ok(s) = consumer.pop() {
+                got.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (feed.rate, got)
+    }
+
+    #[test]
+    fn the_synth_source_delivers_the_synth_in_real_time() {
+        let (feeds, rx) = FeedSender::channel();
+        let handle = SourceHandle::start(&AudioSource::Synth, feeds).unwrap();
+        let (rate, got) = drain_for(&rx, 4410, Duration::from_secs(10));
+        assert_eq!(rate, SYNTH_RATE);
+        assert!(got.len() >= 4410, "only {} samples", got.len());
+        let expected: Vec<f32> = (0..got.len() as u64).map(Synth::sample_at).collect();
+        assert_eq!(got, expected);
+        drop(handle);
+    }
+
+    #[test]
+    fn none_has_no_thread_and_no_feed() {
+        let (feeds, rx) = FeedSender::channel();
+        let handle = SourceHandle::start(&AudioSource::None, feeds).unwrap();
+        assert!(handle.join.is_none());
+        drop(handle);
+        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+    }
+
+    #[test]
+    fn dropping_a_source_stops_its_thread() {
+        let (feeds, rx) = FeedSender::channel();
+        let handle = SourceHandle::start(&AudioSource::Synth, feeds).unwrap();
+        let feed = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        drop(handle);
+        // The producer end is dropped with the thread (poll: the join has a grace period).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !feed.samples.is_abandoned() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(feed.samples.is_abandoned());
+    }
+}

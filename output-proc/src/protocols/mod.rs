@@ -1,0 +1,191 @@
+//! The output-protocol registry: one file per protocol, one row per protocol in [`PROTOCOLS`].
+//!
+//! A protocol file holds its typed config (validated from the device's JSON config), its
+//! encoder (a [`Protocol`]: frame in, datagrams out, synchronous and allocation-free once warm)
+//! and its tests. Sockets, address resolution and pacing are shared (see `crate::sender`), so a
+//! protocol only says *where* its bytes go ([`Transport`]) and *what* they are. Adding E1.31,
+//! Art-Net or WLED means adding a file and a table row; the conformance suite
+//! (`conformance.rs`) then refuses to pass until the new network protocol has a decoder there.
+
+use serde_json::Value;
+
+use crate::config::{DeviceConfigError, RawConfig};
+
+pub mod ddp;
+pub mod dummy;
+
+#[cfg(test)]
+mod conformance;
+
+/// Where a protocol's packets go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Nowhere: the device only exists for previews and layouts.
+    None,
+    /// UDP datagrams to `host` (an IP address or a hostname, resolved by the sender) at `port`.
+    Udp { host: String, port: u16 },
+}
+
+/// An encoder for one device.
+pub trait Protocol: Send {
+    /// Where the encoded packets are sent.
+    fn transport(&self) -> Transport;
+
+    /// Encodes one frame of RGB bytes (3 per pixel, exactly the device's pixel count) as
+    /// packets appended to `out`. Called once per frame sent, so it may advance per-frame
+    /// state such as sequence numbers.
+    fn encode(&mut self, rgb: &[u8], out: &mut Packets);
+}
+
+/// Packets of one frame in one reusable buffer, so encoding allocates nothing once warm.
+#[derive(Debug, Default, Clone)]
+pub struct Packets {
+    data: Vec<u8>,
+    /// End offset in `data` of each packet.
+    ends: Vec<usize>,
+}
+
+impl Packets {
+    /// Forgets all packets, keeping the memory.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+    }
+
+    /// Appends one packet made of `parts` laid end to end.
+    pub fn push(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.data.extend_from_slice(part);
+        }
+        self.ends.push(self.data.len());
+    }
+
+    /// Number of packets.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no packets.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The packets in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.data[start..end])
+    }
+}
+
+/// One registered protocol.
+#[derive(Debug)]
+pub struct ProtocolEntry {
+    /// The LedFx device type (`"ddp"`, …).
+    pub device_type: &'static str,
+    /// Validates the type's own config keys from the raw config, writes them (defaults
+    /// filled in) into the normalised config in LedFx's key order, and returns the pixel count.
+    pub validate: fn(raw: &RawConfig, out: &mut RawConfig) -> Result<u32, DeviceConfigError>,
+    /// Builds the encoder from a validated config.
+    pub build: fn(config: &RawConfig) -> Result<Box<dyn Protocol>, DeviceConfigError>,
+}
+
+/// Every protocol output-proc can drive.
+pub const PROTOCOLS: &[ProtocolEntry] = &[ddp::ENTRY, dummy::ENTRY];
+
+/// The registry row of `device_type`.
+pub fn lookup(device_type: &str) -> Option<&'static ProtocolEntry> {
+    PROTOCOLS.iter().find(|p| p.device_type == device_type)
+}
+
+/// The device types output-proc can drive, in registry order.
+pub fn device_types() -> impl Iterator<Item = &'static str> {
+    PROTOCOLS.iter().map(|p| p.device_type)
+}
+
+/// Why an encoder could not be built from a device spec.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("unknown device type {0:?}")]
+    UnknownType(String),
+    #[error("device config is not valid JSON: {0}")]
+    ParseConfig(#[from] serde_json::Error),
+    #[error("device config is not an object")]
+    ConfigNotAnObject,
+    #[error(transparent)]
+    Config(#[from] DeviceConfigError),
+}
+
+/// Builds the encoder for a device from its type and validated config JSON text (as carried
+/// by `proto::pipeline::DeviceSpec`).
+pub fn build_protocol(
+    device_type: &str,
+    config_json: &str,
+) -> Result<Box<dyn Protocol>, BuildError> {
+    let entry =
+        lookup(device_type).ok_or_else(|| BuildError::UnknownType(device_type.to_owned()))?;
+    let value: Value = serde_json::from_str(config_json)?;
+    let config = value.as_object().ok_or(BuildError::ConfigNotAnObject)?;
+    Ok((entry.build)(config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_keep_their_boundaries() {
+        let mut p = Packets::default();
+        assert!(p.is_empty());
+        p.push(&[&[1, 2], &[3]]);
+        p.push(&[]);
+        p.push(&[&[4]]);
+        let all: Vec<&[u8]> = p.iter().collect();
+        assert_eq!(all, [&[1u8, 2, 3][..], &[][..], &[4][..]]);
+        assert_eq!(p.len(), 3);
+        p.clear();
+        assert_eq!(p.iter().count(), 0);
+    }
+
+    #[test]
+    fn registry_has_unique_types_and_lookup_finds_them() {
+        let types: Vec<&str> = device_types().collect();
+        assert_eq!(types, ["ddp", "dummy"]);
+        for t in &types {
+            assert_eq!(lookup(t).map(|e| e.device_type), Some(*t));
+        }
+        assert!(lookup("wled").is_none());
+    }
+
+    #[test]
+    fn build_protocol_reports_what_is_wrong() {
+        assert!(matches!(
+            build_protocol("foo", "{}"),
+            Err(BuildError::UnknownType(_))
+        ));
+        assert!(matches!(
+            build_protocol("ddp", "{"),
+            Err(BuildError::ParseConfig(_))
+        ));
+        assert!(matches!(
+            build_protocol("ddp", "[]"),
+            Err(BuildError::ConfigNotAnObject)
+        ));
+        assert!(matches!(
+            build_protocol("ddp", r#"{"name":"a"}"#),
+            Err(BuildError::Config(DeviceConfigError::MissingField {
+                field: "ip_address"
+            }))
+        ));
+        let p =
+            build_protocol("ddp", r#"{"name":"a","ip_address":"10.0.0.2","port":4049}"#).unwrap();
+        assert_eq!(
+            p.transport(),
+            Transport::Udp {
+                host: "10.0.0.2".into(),
+                port: 4049
+            }
+        );
+    }
+}

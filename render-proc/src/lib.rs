@@ -1,0 +1,37 @@
+//! render-proc: the ledfx-rs render stage as a library.
+//!
+//! The stage binary (`main.rs`) only wires the [`engine::Engine`] to the supervisor link and a
+//! sleep loop. Everything else lives here so that the supervisor can validate effect configs
+//! with exactly the code that renders them ([`validate_effect_config`], [`effect_name`],
+//! [`effect_types`]) and tests can drive the engine in-process. The library has no
+//! process-level side effects (no logging set-up, no signals, no exits).
+//!
+//! * [`effects`] — the effect registry (one file per effect) and its shared pieces.
+//! * [`schema`] — config field tables and LedFx-compatible validation.
+//! * [`color`] — LedFx colour parsing (§2.4) and HSV→RGB.
+//! * [`postprocess`] — flip, mirror, background, brightness, blur (§2.3).
+//! * [`exp_filter`], [`audio`] — smoothing and the per-virtual melbank view (§1.6, §1.7).
+//! * [`transition`] — effect-to-effect transitions (§5).
+//! * [`mapping`] — segments, grouping, span/copy mapping, priority virtuals (§4.3–§4.5).
+//! * [`timing`] — LedFx's refresh-rate table (§0.1).
+//! * [`engine`] — the per-virtual render loop over shared memory (§4.1).
+
+pub mod audio;
+pub mod color;
+pub mod effects;
+pub mod engine;
+pub mod exp_filter;
+pub mod mapping;
+pub mod postprocess;
+pub mod rng;
+pub mod schema;
+pub mod timing;
+pub mod transition;
+
+pub use effects::{effect_name, effect_types, validate_effect_config};
+pub use engine::{Engine, EngineStats};
+pub use schema::EffectConfigError;
+
+/// One RGB pixel of an effect frame, channels nominally 0..255 (LedFx computes in floats and
+/// only truncates to bytes at the device).
+pub type Pixel = [f64; 3];

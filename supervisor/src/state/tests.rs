@@ -1,0 +1,230 @@
+//! Rules of the state owner, checked without any process or socket.
+
+use proto::api::{ApiCommand, EffectConfigArg, FailureKind, Json};
+use proto::pipeline::AudioSource;
+use serde_json::{json, Value};
+
+use super::State;
+use crate::config::ConfigDoc;
+
+fn state() -> State {
+    State::new(ConfigDoc::default(), AudioSource::None)
+}
+
+fn ok(state: &mut State, cmd: ApiCommand) -> Value {
+    match state.apply(cmd) {
+        Ok(json) => json.to_value(),
+        Err(e) => panic!("command failed: {e:?}"),
+    }
+}
+
+fn ddp(name: &str, port: u16, pixels: u32) -> ApiCommand {
+    ApiCommand::CreateDevice {
+        device_type: "ddp".into(),
+        config: Json::from_value(
+            &json!({"name": name, "ip_address": "127.0.0.1", "pixel_count": pixels, "port": port}),
+        ),
+    }
+}
+
+fn set_effect(virtual_id: &str, effect_type: &str, config: Value) -> ApiCommand {
+    ApiCommand::SetEffect {
+        virtual_id: virtual_id.into(),
+        effect_type: effect_type.into(),
+        config: EffectConfigArg::Given(Json::from_value(&config)),
+    }
+}
+
+#[test]
+fn creating_a_device_creates_its_idle_virtual_with_one_segment() {
+    let mut s = state();
+    let out = ok(&mut s, ddp("Test Strip A", 4048, 60));
+    assert_eq!(out["device"]["id"], "test-strip-a");
+    assert_eq!(out["payload"]["reason"], "Created device Test Strip A");
+    assert_eq!(out["device"]["config"]["refresh_rate"], 62);
+    let v = ok(&mut s, ApiCommand::GetVirtuals);
+    let tv = &v["virtuals"]["test-strip-a"];
+    assert_eq!(tv["segments"], json!([["test-strip-a", 0, 59, false]]));
+    assert_eq!(tv["active"], false);
+    assert_eq!(tv["is_device"], "test-strip-a");
+    assert_eq!(tv["pixel_count"], 60);
+    assert_eq!(tv["effect"], json!({}));
+}
+
+#[test]
+fn same_address_port_and_destination_is_rejected_and_a_new_port_gets_a_suffixed_id() {
+    let mut s = state();
+    ok(&mut s, ddp("Test Strip A", 4048, 60));
+    let err = s.apply(ddp("Test Strip A", 4048, 60)).unwrap_err();
+    assert_eq!(err.kind, FailureKind::InvalidRequest);
+    assert!(
+        err.reason.starts_with("Error creating device: "),
+        "{}",
+        err.reason
+    );
+    let out = ok(&mut s, ddp("Test Strip A", 4049, 30));
+    assert_eq!(out["device"]["id"], "test-strip-a-1");
+    assert_eq!(s.doc.devices.len(), 2);
+}
+
+#[test]
+fn setting_an_effect_activates_the_virtual_and_the_device() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 10));
+    let out = ok(
+        &mut s,
+        set_effect("a", "singleColor", json!({"color": "#FF0000"})),
+    );
+    assert_eq!(out["effect"]["type"], "singleColor");
+    assert_eq!(out["effect"]["config"]["color"], "#ff0000");
+    let p = s.pipeline();
+    assert!(p.devices[0].active);
+    assert!(p.virtuals[0].active);
+    assert_eq!(
+        p.virtuals[0].segments[0].device_slot,
+        Some(p.devices[0].slot)
+    );
+    let v = &s.doc.virtuals[0];
+    assert_eq!(v.last_effect.as_deref(), Some("singleColor"));
+    assert!(v.effects.contains_key("singleColor"));
+}
+
+#[test]
+fn invalid_effect_config_changes_nothing() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 10));
+    let before = s.doc.clone();
+    let err = s
+        .apply(set_effect("a", "rainbow", json!({"speed": "fast"})))
+        .unwrap_err();
+    assert!(err.reason.contains("speed"), "{}", err.reason);
+    assert_eq!(s.doc, before);
+    let err = s.apply(set_effect("a", "nope", json!({}))).unwrap_err();
+    assert!(err.reason.contains("nope"));
+    let err = s
+        .apply(set_effect("missing", "rainbow", json!({})))
+        .unwrap_err();
+    assert_eq!(err.reason, "Virtual with ID missing not found");
+}
+
+#[test]
+fn update_in_place_keeps_the_instance_and_a_colour_change_makes_a_new_one() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 10));
+    ok(&mut s, set_effect("a", "singleColor", json!({})));
+    let first = s.pipeline().virtuals[0].effect.clone().unwrap().instance;
+    ok(
+        &mut s,
+        ApiCommand::UpdateEffect {
+            virtual_id: "a".into(),
+            effect_type: Some("singleColor".into()),
+            config: Some(Json::from_value(&json!({"blur": 2.5}))),
+        },
+    );
+    let e = s.pipeline().virtuals[0].effect.clone().unwrap();
+    assert_eq!(e.instance, first);
+    assert!(e.config_json.contains("2.5"));
+    ok(
+        &mut s,
+        ApiCommand::UpdateEffect {
+            virtual_id: "a".into(),
+            effect_type: Some("singleColor".into()),
+            config: Some(Json::from_value(&json!({"color": "#00ff00"}))),
+        },
+    );
+    assert_ne!(
+        s.pipeline().virtuals[0].effect.clone().unwrap().instance,
+        first
+    );
+}
+
+#[test]
+fn clearing_keeps_history_and_reactivation_restores_the_last_effect() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 10));
+    ok(&mut s, set_effect("a", "rainbow", json!({"speed": 2.0})));
+    let out = ok(
+        &mut s,
+        ApiCommand::ClearEffect {
+            virtual_id: "a".into(),
+        },
+    );
+    assert_eq!(out, json!({"status": "success", "effect": {}}));
+    assert!(!s.pipeline().devices[0].active);
+    let out = ok(
+        &mut s,
+        ApiCommand::SetVirtualActive {
+            id: "a".into(),
+            active: true,
+        },
+    );
+    assert_eq!(out["active"], true);
+    let effect = s.doc.virtuals[0].effect.clone().unwrap();
+    assert_eq!(effect.effect_type, "rainbow");
+    assert_eq!(effect.config["speed"], 2.0);
+}
+
+#[test]
+fn an_external_virtual_displaces_the_device_virtual() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 30));
+    ok(&mut s, set_effect("a", "rainbow", json!({})));
+    s.doc.virtuals.push(crate::config::VirtualEntry {
+        id: "combo".into(),
+        config: super::virtual_config::validate(json!({"name": "combo"}).as_object().unwrap(), "i")
+            .unwrap(),
+        segments: vec![crate::config::Segment("a".into(), 0, 9, false)],
+        is_device: Value::Bool(false),
+        auto_generated: false,
+        active: false,
+        effect: None,
+        effects: Default::default(),
+        last_effect: None,
+        extra: Default::default(),
+    });
+    ok(&mut s, set_effect("combo", "singleColor", json!({})));
+    let v = ok(&mut s, ApiCommand::GetVirtuals);
+    assert_eq!(v["virtuals"]["a"]["active"], false);
+    assert_eq!(v["virtuals"]["a"]["streaming"], true);
+    assert_eq!(v["virtuals"]["combo"]["active"], true);
+    let d = ok(&mut s, ApiCommand::GetDevices);
+    assert_eq!(d["devices"]["a"]["active_virtuals"], json!(["combo"]));
+}
+
+#[test]
+fn deleting_a_device_cascades_to_virtuals_left_without_segments() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 30));
+    ok(&mut s, ddp("B", 4049, 30));
+    ok(&mut s, ApiCommand::DeleteDevice { id: "a".into() });
+    assert!(s.doc.virtual_entry("a").is_none());
+    assert!(s.doc.virtual_entry("b").is_some());
+    ok(&mut s, ApiCommand::DeleteVirtual { id: "b".into() });
+    assert!(s.doc.devices.is_empty());
+    let err = s
+        .apply(ApiCommand::DeleteDevice { id: "b".into() })
+        .unwrap_err();
+    assert_eq!(err.reason, "Device with ID b not found");
+}
+
+#[test]
+fn updating_a_device_resizes_its_own_segment() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 30));
+    ok(
+        &mut s,
+        ApiCommand::UpdateDevice {
+            id: "a".into(),
+            config: Json::from_value(&json!({"pixel_count": 50})),
+        },
+    );
+    assert_eq!(s.doc.virtuals[0].segments[0].2, 49);
+    let err = s
+        .apply(ApiCommand::UpdateDevice {
+            id: "a".into(),
+            config: Json::from_value(&json!({"pixel_count": "many"})),
+        })
+        .unwrap_err();
+    assert!(err.reason.contains("pixel_count"), "{}", err.reason);
+    assert_eq!(s.doc.devices[0].config["pixel_count"], 50);
+}

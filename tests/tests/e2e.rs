@@ -1,0 +1,426 @@
+//! End-to-end acceptance tests: the real `ledfx-rs` and its four stages, real DDP packets on
+//! 127.0.0.1, real signals. Run one at a time (`--test-threads=1`): several measure frame
+//! timing and must not share the two cores with each other.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::{alive, child_named, children, fps, max_gap, poll_until, DdpReceiver, Ledfx};
+use rustix::process::Signal;
+use serde_json::{json, Value};
+
+const STAGES: [&str; 4] = ["audio-proc", "render-proc", "output-proc", "api-proc"];
+/// LedFx's default refresh rate is 62, which runs at a 16 ms period.
+const FRAME_PERIOD: Duration = Duration::from_millis(16);
+/// Deadline for "back within 1 s" checks: 1 s plus the margin a loaded 2-core CI machine needs.
+const RECOVERY_DEADLINE: Duration = Duration::from_secs(3);
+
+fn rainbow_setup(ledfx: &Ledfx, rx: &DdpReceiver, pixels: u32) -> String {
+    let id = ledfx.add_ddp_device("Test Strip", rx.port(), pixels);
+    ledfx.set_effect(&id, "rainbow", json!({}));
+    id
+}
+
+/// Distinct colours in a frame (a rainbow has many; a stuck or black frame has one).
+fn distinct_colours(rgb: &[u8]) -> usize {
+    let mut colours: Vec<&[u8]> = rgb.chunks(3).collect();
+    colours.sort();
+    colours.dedup();
+    colours.len()
+}
+
+fn assert_animating_at_full_rate(rx: &mut DdpReceiver, pixels: usize, what: &str) {
+    rx.drain();
+    let frames = rx.collect(Duration::from_millis(1500));
+    let rate = fps(&frames);
+    println!("{what}: {} frames, {rate:.1} fps", frames.len());
+    assert!(
+        frames.len() > 10,
+        "{what}: too few frames ({})",
+        frames.len()
+    );
+    // ≈ 62.5 fps nominal; the lower bound leaves room for a loaded CI machine.
+    assert!((40.0..=75.0).contains(&rate), "{what}: {rate:.1} fps");
+    for f in &frames {
+        assert_eq!(f.rgb.len(), pixels * 3, "{what}: frame length");
+    }
+    let changed = frames.windows(2).filter(|w| w[0].rgb != w[1].rgb).count();
+    assert!(
+        changed * 2 > frames.len(),
+        "{what}: frames are not animating ({changed} changes)"
+    );
+    assert!(
+        distinct_colours(&frames[frames.len() - 1].rgb) > 50,
+        "{what}: not a rainbow"
+    );
+}
+
+#[test]
+fn starts_and_runs_the_four_stages_as_children() {
+    let ledfx = Ledfx::start();
+    let (status, info) = ledfx.request("GET", "/api/info", "");
+    assert_eq!(status, 200);
+    assert_eq!(info["name"], "LedFx Controller");
+    assert_eq!(info["url"], format!("http://127.0.0.1:{}", ledfx.port));
+    let found = poll_until(Duration::from_secs(10), || {
+        let kids = children(ledfx.pid());
+        STAGES.iter().all(|s| kids.iter().any(|(_, n)| n == s))
+    });
+    let kids = children(ledfx.pid());
+    println!("children of ledfx-rs: {kids:?}");
+    assert!(found.is_some(), "missing stages among {kids:?}");
+    assert_eq!(kids.len(), 4);
+}
+
+#[test]
+fn ddp_rainbow_is_delivered_animating_at_the_refresh_rate() {
+    let ledfx = Ledfx::start();
+    let mut rx = DdpReceiver::new();
+    let id = rainbow_setup(&ledfx, &rx, 300);
+    assert_eq!(id, "test-strip");
+    let first = rx
+        .next_frame(Duration::from_secs(5))
+        .expect("a DDP frame arrives");
+    assert_eq!(first.destination, 1);
+    assert!((1..=15).contains(&first.sequence));
+    assert_animating_at_full_rate(&mut rx, 300, "rainbow 300 px");
+    // Sequence numbers advance 1..15 frame by frame.
+    let frames = rx.collect(Duration::from_millis(300));
+    let steps_ok = frames
+        .windows(2)
+        .filter(|w| w[1].sequence == w[0].sequence % 15 + 1)
+        .count();
+    assert!(
+        steps_ok * 10 >= frames.len().saturating_sub(1) * 9,
+        "sequence numbers do not advance"
+    );
+    let (_, virtuals) = ledfx.request("GET", "/api/virtuals", "");
+    assert_eq!(virtuals["virtuals"][&id]["active"], true);
+    assert_eq!(virtuals["virtuals"][&id]["effect"]["type"], "rainbow");
+}
+
+#[test]
+fn killed_pipeline_stages_come_back_with_the_same_effect() {
+    let ledfx = Ledfx::start();
+    let mut rx = DdpReceiver::new();
+    let id = rainbow_setup(&ledfx, &rx, 300);
+    rx.next_frame(Duration::from_secs(5))
+        .expect("frames before the kills");
+    for stage in ["render-proc", "output-proc", "audio-proc"] {
+        let old = child_named(ledfx.pid(), stage).expect("stage running");
+        let killed_at = Instant::now();
+        e2e_tests::signal_pid(old, Signal::KILL);
+        // The API keeps answering while the stage is down.
+        let (status, _) = ledfx.request("GET", "/api/info", "");
+        assert_eq!(status, 200, "API answers while {stage} is down");
+        let back = poll_until(RECOVERY_DEADLINE, || {
+            child_named(ledfx.pid(), stage).is_some_and(|p| p != old)
+        });
+        println!("{stage}: new process after {back:?}");
+        assert!(back.is_some(), "{stage} was not restarted");
+        // Frames flow again, fresh ones (not a stale repeat).
+        rx.drain();
+        let flowing = poll_until(RECOVERY_DEADLINE, || {
+            let a = rx.next_frame(Duration::from_millis(100));
+            let b = rx.next_frame(Duration::from_millis(100));
+            matches!((a, b), (Some(a), Some(b)) if a.rgb != b.rgb)
+        });
+        println!(
+            "{stage}: animating frames {:?} after the kill",
+            killed_at.elapsed()
+        );
+        assert!(
+            flowing.is_some(),
+            "frames did not resume after killing {stage}"
+        );
+        assert_animating_at_full_rate(&mut rx, 300, &format!("after killing {stage}"));
+        let (_, effect) = ledfx.request("GET", &format!("/api/virtuals/{id}/effects"), "");
+        assert_eq!(effect["effect"]["type"], "rainbow");
+    }
+}
+
+#[test]
+fn killing_the_api_does_not_interrupt_the_lights() {
+    let ledfx = Ledfx::start();
+    let mut rx = DdpReceiver::new();
+    rainbow_setup(&ledfx, &rx, 300);
+    rx.next_frame(Duration::from_secs(5)).expect("frames");
+    rx.drain();
+    let api = child_named(ledfx.pid(), "api-proc").expect("api-proc");
+    let start = Instant::now();
+    let receiver = std::thread::spawn(move || (rx.collect(Duration::from_millis(2000)), rx));
+    std::thread::sleep(Duration::from_millis(500));
+    e2e_tests::signal_pid(api, Signal::KILL);
+    let killed_at = Instant::now();
+    let back = poll_until(RECOVERY_DEADLINE, || {
+        e2e_tests::http(ledfx.port, "GET", "/api/info", "").is_ok_and(|(s, _)| s == 200)
+    });
+    println!("API answering again {back:?} after SIGKILL");
+    assert!(back.is_some(), "API did not come back");
+    let (frames, _) = receiver.join().expect("receiver thread");
+    let gap = max_gap(&frames);
+    println!(
+        "{} frames in {:?}, longest gap {gap:?} (kill at +{:?})",
+        frames.len(),
+        start.elapsed(),
+        killed_at - start
+    );
+    assert!(frames.len() > 60);
+    // Two frame periods, plus a few ms for a loaded machine's scheduling.
+    assert!(
+        gap <= 2 * FRAME_PERIOD + Duration::from_millis(8),
+        "gap {gap:?}"
+    );
+}
+
+#[test]
+fn sigterm_stops_everything_and_a_restart_restores_the_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rx = DdpReceiver::new();
+    let mut ledfx = Ledfx::start_in(dir.path(), &["--audio", "synth"]);
+    let id = rainbow_setup(&ledfx, &rx, 120);
+    rx.next_frame(Duration::from_secs(5)).expect("frames");
+    let stage_pids: Vec<i32> = children(ledfx.pid()).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(stage_pids.len(), 4);
+    let start = Instant::now();
+    ledfx.signal(Signal::TERM);
+    let exited = ledfx.wait_exit(Duration::from_secs(4));
+    let all_gone = poll_until(Duration::from_secs(4), || {
+        stage_pids.iter().all(|p| !alive(*p))
+    });
+    println!(
+        "supervisor exited: {exited} after {:?}; stages gone: {all_gone:?}",
+        start.elapsed()
+    );
+    assert!(exited && all_gone.is_some());
+    assert!(
+        start.elapsed() < Duration::from_secs(2) + Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+
+    rx.drain();
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "synth"]);
+    let frame = rx
+        .next_frame(Duration::from_secs(10))
+        .expect("frames after restart, without API calls");
+    assert_eq!(frame.rgb.len(), 120 * 3);
+    assert_animating_at_full_rate(&mut rx, 120, "after restart");
+    let (_, v) = ledfx.request("GET", &format!("/api/virtuals/{id}"), "");
+    assert_eq!(v[&id]["active"], true);
+    assert_eq!(v[&id]["effect"]["type"], "rainbow");
+}
+
+#[test]
+fn bad_requests_get_ledfx_envelopes_and_change_nothing_on_disk() {
+    let ledfx = Ledfx::start();
+    let rx = DdpReceiver::new();
+    let id = rainbow_setup(&ledfx, &rx, 30);
+    let config_path = ledfx.config_dir.join("config.json");
+    let before = std::fs::read(&config_path).unwrap();
+    let failed =
+        |reason: &str| json!({"status": "failed", "payload": {"type": "error", "reason": reason}});
+    let cases: Vec<(&str, String, &str, u16, Option<Value>)> = vec![
+        (
+            "POST",
+            "/api/devices".into(),
+            "{\"type\": ",
+            400,
+            Some(json!({"status": "failed", "reason": "JSON decoding failed"})),
+        ),
+        ("POST", format!("/api/virtuals/{id}/effects"), "", 400, None),
+        (
+            "PUT",
+            "/api/devices/nope".into(),
+            r#"{"config":{}}"#,
+            200,
+            Some(failed("Device with ID nope not found")),
+        ),
+        (
+            "GET",
+            "/api/devices/nope".into(),
+            "",
+            200,
+            Some(failed("Device with ID nope not found")),
+        ),
+        (
+            "DELETE",
+            "/api/virtuals/nope".into(),
+            "",
+            200,
+            Some(failed("Virtual with ID nope not found")),
+        ),
+        (
+            "POST",
+            "/api/virtuals/nope/effects".into(),
+            r#"{"type":"rainbow"}"#,
+            200,
+            Some(failed("Virtual with ID nope not found")),
+        ),
+        (
+            "POST",
+            "/api/devices".into(),
+            r#"{"type":"ddp","config":{"name":"X","ip_address":"127.0.0.1","pixel_count":"lots"}}"#,
+            200,
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/virtuals/{id}/effects"),
+            r#"{"type":"rainbow","config":{"speed":"fast"}}"#,
+            200,
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/virtuals/{id}/effects"),
+            r#"{"type":"no_such_effect"}"#,
+            200,
+            None,
+        ),
+        (
+            "PUT",
+            format!("/api/devices/{id}"),
+            r#"{"config":{"pixel_count":-5}}"#,
+            200,
+            None,
+        ),
+        (
+            "PUT",
+            format!("/api/virtuals/{id}"),
+            r#"{"nothing":1}"#,
+            200,
+            Some(failed("Required attribute \"active\" was not provided")),
+        ),
+        ("PATCH", "/api/devices".into(), "", 405, None),
+        ("GET", "/api/not-a-route".into(), "", 404, None),
+    ];
+    for (method, path, body, status, expected) in cases {
+        let (got_status, got) = ledfx.request(method, &path, body);
+        println!("{method} {path} {body} -> {got_status} {got}");
+        assert_eq!(got_status, status, "{method} {path}");
+        if let Some(expected) = expected {
+            assert_eq!(got, expected, "{method} {path}");
+        } else if status == 200 {
+            assert_eq!(got["status"], "failed", "{method} {path}");
+            let reason = got["payload"]["reason"].as_str().unwrap_or_default();
+            assert!(!reason.is_empty(), "{method} {path}: reason");
+        }
+    }
+    // The reasons name the offending field.
+    let (_, got) = ledfx.request(
+        "POST",
+        &format!("/api/virtuals/{id}/effects"),
+        r#"{"type":"rainbow","config":{"speed":"fast"}}"#,
+    );
+    assert!(
+        got["payload"]["reason"].as_str().unwrap().contains("speed"),
+        "{got}"
+    );
+    let (_, got) = ledfx.request(
+        "POST",
+        "/api/devices",
+        r#"{"type":"ddp","config":{"name":"X","ip_address":"127.0.0.1","pixel_count":"lots"}}"#,
+    );
+    assert!(
+        got["payload"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pixel_count"),
+        "{got}"
+    );
+    assert_eq!(
+        std::fs::read(&config_path).unwrap(),
+        before,
+        "config.json changed"
+    );
+    let (_, devices) = ledfx.request("GET", "/api/devices", "");
+    assert_eq!(devices["devices"].as_object().unwrap().len(), 1);
+}
+
+fn dev_shm() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn sigkill_of_every_process_leaves_nothing_behind() {
+    let shm_before = dev_shm();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime_dir = std::env::var("XDG_RUNTIME_DIR").ok();
+    let mut ledfx = Ledfx::start_in(dir.path(), &["--audio", "synth"]);
+    let rx = DdpReceiver::new();
+    rainbow_setup(&ledfx, &rx, 30);
+    poll_until(Duration::from_secs(10), || children(ledfx.pid()).len() == 4);
+    let mut pids: Vec<i32> = children(ledfx.pid()).into_iter().map(|(p, _)| p).collect();
+    pids.push(ledfx.pid());
+    for pid in &pids {
+        e2e_tests::signal_pid(*pid, Signal::KILL);
+    }
+    assert!(ledfx.wait_exit(Duration::from_secs(5)));
+    let gone = poll_until(Duration::from_secs(5), || pids.iter().all(|p| !alive(*p)));
+    assert!(gone.is_some(), "processes survived SIGKILL");
+    assert_eq!(dev_shm(), shm_before, "/dev/shm changed");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    println!("config dir after SIGKILL: {left:?}");
+    assert!(
+        left.iter()
+            .all(|n| n == "config.json" || n == "config.json.bak"),
+        "{left:?}"
+    );
+    if let Some(run) = runtime_dir {
+        let ours: Vec<_> = std::fs::read_dir(run)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().contains("ledfx"))
+                    .count()
+            })
+            .into_iter()
+            .collect();
+        assert_eq!(ours, vec![0], "socket files left in XDG_RUNTIME_DIR");
+    }
+}
+
+#[test]
+fn sigkill_of_the_supervisor_takes_the_stages_with_it() {
+    let mut ledfx = Ledfx::start();
+    poll_until(Duration::from_secs(10), || children(ledfx.pid()).len() == 4);
+    let stage_pids: Vec<i32> = children(ledfx.pid()).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(stage_pids.len(), 4);
+    ledfx.signal(Signal::KILL);
+    assert!(ledfx.wait_exit(Duration::from_secs(5)));
+    let gone = poll_until(Duration::from_secs(3), || {
+        stage_pids.iter().all(|p| !alive(*p))
+    });
+    println!("stages gone {gone:?} after the supervisor's SIGKILL");
+    assert!(gone.is_some(), "stages outlived the supervisor");
+}
+
+#[test]
+fn a_hung_stage_is_detected_and_replaced() {
+    let ledfx = Ledfx::start();
+    let mut rx = DdpReceiver::new();
+    rainbow_setup(&ledfx, &rx, 60);
+    rx.next_frame(Duration::from_secs(5)).expect("frames");
+    let old = child_named(ledfx.pid(), "render-proc").expect("render-proc");
+    // A stopped process is alive but makes no progress: exactly what a hang looks like.
+    e2e_tests::signal_pid(old, Signal::STOP);
+    let replaced = poll_until(Duration::from_secs(6), || {
+        child_named(ledfx.pid(), "render-proc").is_some_and(|p| p != old)
+    });
+    println!("hung render-proc replaced after {replaced:?} (hang timeout 1.5 s)");
+    assert!(replaced.is_some(), "hung render-proc was not replaced");
+    assert!(!alive(old), "the hung process was not killed");
+    assert_animating_at_full_rate(&mut rx, 60, "after replacing a hung render-proc");
+}
