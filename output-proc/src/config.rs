@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use crate::protocols;
-use crate::timing::{snap_refresh_rate, DEFAULT_REFRESH_RATE};
+use proto::timing::{snap_refresh_rate, DEFAULT_REFRESH_RATE};
 
 /// A device config object as JSON.
 pub type RawConfig = Map<String, Value>;

@@ -10,7 +10,7 @@
 //! Modules:
 //! * [`config`] — device config validation and normalisation (base keys);
 //! * [`coexist`] — LedFx's rules for devices sharing an IP address;
-//! * [`timing`] — LedFx's refresh-rate table;
+//! * refresh-rate timing comes from `proto::timing`, shared with render-proc;
 //! * [`protocols`] — the protocol registry, one file per protocol;
 //! * [`sender`] — one device's send loop (resolution, pacing, non-blocking sends);
 //! * [`output`] — the set of senders, diffed against each new desired state.
@@ -20,10 +20,9 @@ pub mod config;
 pub mod output;
 pub mod protocols;
 pub mod sender;
-pub mod timing;
 
 pub use coexist::check_coexistence;
 pub use config::{clean_ip_address, validate_device_config, DeviceConfigError, ValidatedDevice};
 pub use output::Output;
+pub use proto::timing::{frame_period, snap_refresh_rate};
 pub use protocols::device_types;
-pub use timing::{frame_period, snap_refresh_rate};

@@ -41,6 +41,8 @@ pub enum ApiCommand {
     DeleteDevice { id: String },
     /// `GET /api/virtuals`.
     GetVirtuals,
+    /// `PUT /api/virtuals`: toggle the global pause.
+    TogglePause,
     /// `GET /api/virtuals/{id}`.
     GetVirtual { id: String },
     /// `PUT /api/virtuals/{id}`.
@@ -63,6 +65,21 @@ pub enum ApiCommand {
     },
     /// `DELETE /api/virtuals/{id}/effects`.
     ClearEffect { virtual_id: String },
+}
+
+impl ApiCommand {
+    /// Whether the command only reads state.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            ApiCommand::GetConfig
+                | ApiCommand::GetDevices
+                | ApiCommand::GetDevice { .. }
+                | ApiCommand::GetVirtuals
+                | ApiCommand::GetVirtual { .. }
+                | ApiCommand::GetEffect { .. }
+        )
+    }
 }
 
 /// The `config` of a set-effect request.

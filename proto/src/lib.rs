@@ -10,6 +10,8 @@
 //! * [`pipeline`] — the desired state handed to render-proc and output-proc.
 //! * [`api`] — the commands api-proc sends to the state owner and their replies.
 //! * [`exit`] — the exit-code contract between stages and supervisor.
+//! * [`timing`] — LedFx's refresh-rate table, shared by render-proc, output-proc and the
+//!   supervisor so that rendering and sending agree on every frame period.
 //! * [`stage`] — how a stage finds its inherited endpoints and ties its life to the supervisor.
 
 pub mod api;
@@ -21,6 +23,7 @@ pub mod pipeline;
 pub mod shm;
 pub mod slot;
 pub mod stage;
+pub mod timing;
 
 /// `CLOCK_MONOTONIC` now, in nanoseconds. The clock is system-wide, so timestamps written by
 /// one process can be compared by another.

@@ -59,13 +59,22 @@ impl SharedMemory {
     /// Creates a zero-filled segment of `len` bytes. The fd is close-on-exec; children get it
     /// only through an explicit fd mapping at spawn time.
     pub fn create(name: &str, len: usize) -> Result<Self, ShmError> {
-        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC).map_err(|e| {
-            ShmError::CreateMemfd {
-                name: name.to_owned(),
-                source: e.into(),
-            }
+        let flags = rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING;
+        let fd = rustix::fs::memfd_create(name, flags).map_err(|e| ShmError::CreateMemfd {
+            name: name.to_owned(),
+            source: e.into(),
         })?;
         rustix::fs::ftruncate(&fd, len as u64).map_err(|e| ShmError::Resize {
+            len,
+            source: e.into(),
+        })?;
+        // Seal the size: no process (buggy or not) can shrink the segment under the others'
+        // mappings, which would turn their next access into SIGBUS.
+        rustix::fs::fcntl_add_seals(
+            &fd,
+            rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
+        )
+        .map_err(|e| ShmError::Resize {
             len,
             source: e.into(),
         })?;
@@ -137,7 +146,8 @@ impl SharedMemory {
             return &[];
         }
         // SAFETY: the range [offset, end) was checked to lie inside the mapping, which stays
-        // mapped for as long as `self` (and so the returned borrow) lives. The mapping is
+        // mapped for as long as `self` (and so the returned borrow) lives, and the memfd's
+        // size is sealed (`create`), so no process can truncate the pages away. The mapping is
         // page-aligned and `offset` is a multiple of 8, so the pointer is aligned for
         // `AtomicU64`. `AtomicU64` has the same size and bit validity as `u64`, and every bit
         // pattern (including the memfd's initial zeros) is a valid `u64`. All processes access

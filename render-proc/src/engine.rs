@@ -41,9 +41,9 @@ use crate::effects::{build_effect, validate_effect_config, Effect, RenderContext
 use crate::mapping::{priority_virtual, Layout};
 use crate::postprocess::PostProcessor;
 use crate::rng::SplitMix64;
-use crate::timing::{period_for, DEFAULT_REFRESH_RATE};
 use crate::transition::{blend, Masks, Progress, TransitionMode};
 use crate::Pixel;
+use proto::timing::{frame_period, DEFAULT_REFRESH_RATE};
 
 /// Widens an `f32` of the pipeline state to the `f64` the user wrote (`0.3f32` becomes `0.3`,
 /// not `0.30000001192…`), so that frame counts such as `10 × 0.3` come out as in LedFx.
@@ -175,7 +175,7 @@ impl VirtualRunner {
             layout,
             spec: spec.clone(),
             refresh_rate: DEFAULT_REFRESH_RATE,
-            period: period_for(DEFAULT_REFRESH_RATE),
+            period: frame_period(DEFAULT_REFRESH_RATE),
             mode: TransitionMode::from_name(&spec.transition_mode),
             transition_time: widen(spec.transition_time),
             max_brightness: widen(spec.max_brightness).clamp(0.0, 1.0),
@@ -240,7 +240,7 @@ impl VirtualRunner {
             .filter_map(|slot| devices.get(slot).map(|d| d.refresh_rate))
             .min()
             .unwrap_or(DEFAULT_REFRESH_RATE);
-        self.period = period_for(self.refresh_rate);
+        self.period = frame_period(self.refresh_rate);
         self.mode = TransitionMode::from_name(&spec.transition_mode);
         self.transition_time = widen(spec.transition_time);
         self.max_brightness = widen(spec.max_brightness).clamp(0.0, 1.0);

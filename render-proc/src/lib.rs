@@ -13,7 +13,6 @@
 //! * [`exp_filter`], [`audio`] — smoothing and the per-virtual melbank view (§1.6, §1.7).
 //! * [`transition`] — effect-to-effect transitions (§5).
 //! * [`mapping`] — segments, grouping, span/copy mapping, priority virtuals (§4.3–§4.5).
-//! * [`timing`] — LedFx's refresh-rate table (§0.1).
 //! * [`engine`] — the per-virtual render loop over shared memory (§4.1).
 
 pub mod audio;
@@ -25,7 +24,6 @@ pub mod mapping;
 pub mod postprocess;
 pub mod rng;
 pub mod schema;
-pub mod timing;
 pub mod transition;
 
 pub use effects::{effect_name, effect_types, validate_effect_config};

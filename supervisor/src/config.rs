@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 pub const CONFIGURATION_VERSION: &str = "2.3.6";
 const FILE_NAME: &str = "config.json";
 const BACKUP_NAME: &str = "config.json.bak";
+const ORIGINAL_NAME: &str = "config.json.before-ledfx-rs";
 
 /// Errors loading or saving the config.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,9 @@ pub struct DeviceEntry {
     #[serde(rename = "type")]
     pub device_type: String,
     pub config: Map<String, Value>,
+    /// Keys ledfx-rs does not use, kept so they round-trip.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A stored effect: `{type, config}`.
@@ -51,6 +55,9 @@ pub struct EffectEntry {
     pub effect_type: String,
     #[serde(default)]
     pub config: Map<String, Value>,
+    /// Keys ledfx-rs does not use, kept so they round-trip.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A segment `[device_id, start, end, invert]`.
@@ -380,6 +387,23 @@ impl ConfigStore {
                     warnings,
                 }
             }
+        }
+    }
+
+    /// Keeps a one-time copy of a config that existed before ledfx-rs first ran in this
+    /// directory (typically LedFx's own), so neither repairs nor the rolling backup can lose
+    /// it. Returns the copy's path when one was made.
+    pub fn preserve_original(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let original = self.dir.join(ORIGINAL_NAME);
+        if original.exists() {
+            return Ok(None);
+        }
+        match fs::read(self.path()) {
+            Ok(bytes) => {
+                self.write_atomically(&original, &bytes)?;
+                Ok(Some(original))
+            }
+            Err(_) => Ok(None),
         }
     }
 

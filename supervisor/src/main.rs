@@ -110,10 +110,23 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     }
 
     let segment = Arc::new(Segment::create().context("creating shared memory")?);
-    let state = State::new(doc, cli.audio.clone());
-    store.save(&state.doc).context("writing config.json")?;
+    let on_disk = doc.clone();
+    let (state, repairs) = State::new(doc, cli.audio.clone());
+    for repair in &repairs {
+        tracing::warn!("config.json: {repair}");
+    }
+    if let Some(copy) = store
+        .preserve_original()
+        .context("keeping a copy of the original config")?
+    {
+        tracing::info!(copy = %copy.display(), "kept a copy of the config as it was before ledfx-rs first ran here");
+    }
+    // Write at start only when there is nothing on disk yet or the config had to be repaired;
+    // a valid config the user gave us stays byte for byte as it was.
+    if !store.path().exists() || state.doc != on_disk {
+        store.save(&state.doc).context("writing config.json")?;
+    }
     let (owner, states) = supervisor::owner::spawn(state, store);
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let spawner = stages::Spawner::start(tokio::runtime::Handle::current())
         .context("starting the spawner thread")?;
     let env = StageEnv {
@@ -123,15 +136,20 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
         http_listener: Arc::new(OwnedFd::from(listener)),
         owner,
         states,
-        shutdown: shutdown_rx,
         env: child_env,
         audio_source: cli.audio.clone(),
     };
     tracing::info!(%host, port, config_dir = %config_dir.display(), audio = ?cli.audio, "ledfx-rs starting");
-    let tasks: Vec<_> = StageKind::ALL
-        .into_iter()
-        .map(|kind| tokio::spawn(stages::supervise(kind, env.clone())))
-        .collect();
+    // One shutdown switch per stage, so stages can be stopped in order.
+    let mut running = Vec::new();
+    for kind in StageKind::ALL {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        running.push((
+            kind,
+            stop_tx,
+            tokio::spawn(stages::supervise(kind, env.clone(), stop_rx)),
+        ));
+    }
     drop(env);
 
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -141,20 +159,34 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
         _ = int.recv() => "SIGINT",
     };
     tracing::info!(signal = which, "shutting down");
-    let _ = shutdown_tx.send(true);
-    let all = futures_join(tasks);
-    if tokio::time::timeout(Duration::from_millis(1800), all)
-        .await
-        .is_err()
-    {
-        tracing::warn!("some stages did not stop in time");
+    // In order: stop taking requests, then stop producing frames, and stop sending last so
+    // output-proc can blank the devices. Each phase is bounded, so the whole shutdown stays
+    // within 2 s; whatever is still running when we exit dies with us (PR_SET_PDEATHSIG).
+    for phase in SHUTDOWN_ORDER {
+        let stopping: Vec<_> = running
+            .iter_mut()
+            .filter(|(kind, _, _)| phase.contains(kind))
+            .map(|(_, stop, task)| {
+                let _ = stop.send(true);
+                task
+            })
+            .collect();
+        for task in stopping {
+            if tokio::time::timeout(stages::SHUTDOWN_GRACE + Duration::from_millis(100), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a stage did not stop in time");
+            }
+        }
     }
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
-    for task in tasks {
-        let _ = task.await;
-    }
-}
+/// Shutdown phases: the API first, then the producers, then output.
+const SHUTDOWN_ORDER: [&[StageKind]; 3] = [
+    &[StageKind::Api],
+    &[StageKind::Audio, StageKind::Render],
+    &[StageKind::Output],
+];

@@ -47,11 +47,16 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut state = state;
         while let Some((command, reply_to)) = rx.recv().await {
+            if command.is_read_only() {
+                let _ = reply_to.send(state.apply(command));
+                continue;
+            }
             let mut candidate = state.clone();
             let reply = candidate.apply(command);
             let doc_changed = candidate.doc != state.doc;
             let changed = doc_changed || candidate.paused != state.paused;
-            if !changed {
+            // A rejected command never changes anything, whatever it did to the copy.
+            if !changed || reply.is_err() {
                 let _ = reply_to.send(reply);
                 continue;
             }
@@ -85,4 +90,66 @@ pub fn spawn(
         }
     });
     (OwnerHandle { tx }, feed_rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigDoc;
+    use proto::api::Json;
+    use proto::pipeline::AudioSource;
+    use serde_json::json;
+
+    fn create(name: &str) -> ApiCommand {
+        ApiCommand::CreateDevice {
+            device_type: "dummy".into(),
+            config: Json::from_value(&json!({"name": name, "pixel_count": 5})),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_is_on_disk_before_it_is_acknowledged_and_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, mut feed) = spawn(state, store.clone());
+        let before = feed.borrow_and_update().revision;
+        owner.call(create("Lamp")).await.unwrap();
+        let saved = store.load().doc;
+        assert_eq!(
+            saved.devices[0].id, "lamp",
+            "acknowledged change is on disk"
+        );
+        assert!(feed.has_changed().unwrap());
+        assert_eq!(feed.borrow_and_update().revision, before + 1);
+        // Reads and rejected commands publish nothing.
+        owner.call(ApiCommand::GetDevices).await.unwrap();
+        let rejected = ApiCommand::CreateDevice {
+            device_type: "dummy".into(),
+            config: Json::from_value(&json!({"name": "Bad", "pixel_count": -1})),
+        };
+        owner.call(rejected).await.unwrap_err();
+        assert!(!feed.has_changed().unwrap());
+        assert_eq!(store.load().doc.devices.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_save_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(&dir.path().join("cfg")).unwrap();
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, feed) = spawn(state, store);
+        // Replace the config directory with a file: every write into it now fails.
+        std::fs::remove_dir_all(dir.path().join("cfg")).unwrap();
+        std::fs::write(dir.path().join("cfg"), b"not a directory").unwrap();
+        let err = owner.call(create("Lamp")).await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::PersistFailed);
+        let devices = owner.call(ApiCommand::GetDevices).await.unwrap().to_value();
+        assert_eq!(
+            devices["devices"],
+            json!({}),
+            "the rejected change is not in memory"
+        );
+        assert!(feed.borrow().devices.is_empty());
+    }
 }

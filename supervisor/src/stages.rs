@@ -31,8 +31,9 @@ use crate::owner::OwnerHandle;
 pub const HANG_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How long a stage may take from spawn to `Ready`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a stage gets to exit after `Shutdown` before it is killed.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
+/// How long a stage gets to exit after `Shutdown` before it is killed. Three shutdown
+/// phases of this length fit in the 2 s the supervisor allows itself.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 /// A stage that ran this long before failing starts its backoff from scratch.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// Wait before retrying a stage that said its configuration is unusable.
@@ -92,7 +93,6 @@ pub struct StageEnv {
     pub http_listener: Arc<OwnedFd>,
     pub owner: OwnerHandle,
     pub states: watch::Receiver<Arc<PipelineState>>,
-    pub shutdown: watch::Receiver<bool>,
     /// Extra environment for children (log settings, public URL).
     pub env: Vec<(String, String)>,
     pub audio_source: AudioSource,
@@ -123,49 +123,47 @@ async fn wait_for_shutdown(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await.map(|_| ());
 }
 
-/// Supervises one stage until shutdown.
-pub async fn supervise(kind: StageKind, env: StageEnv) {
+/// Supervises one stage until `shutdown` turns true.
+pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Receiver<bool>) {
     let mut failures = 0u32;
-    let mut shutdown = env.shutdown.clone();
     loop {
         if *shutdown.borrow_and_update() {
             return;
         }
         let started = Instant::now();
-        let end = run_once(kind, &env).await;
+        let end = run_once(kind, &env, shutdown.clone()).await;
         let stopping = *shutdown.borrow();
+        if matches!(end, RunEnd::ShutdownRequested)
+            || (stopping && matches!(end, RunEnd::Exited(Some(ExitCode::Ok), _)))
+        {
+            return;
+        }
+        // A stage that ran for a while before failing starts its backoff from scratch.
+        if started.elapsed() > STABLE_AFTER {
+            failures = 0;
+        }
+        failures += 1;
         let delay = match &end {
-            RunEnd::ShutdownRequested => return,
-            RunEnd::Exited(Some(ExitCode::Ok), _) if stopping => return,
+            RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok => {
+                tracing::error!(stage = %kind, exit = %code, "stage cannot run with this configuration; retrying in {}s", BAD_CONFIG_RETRY.as_secs());
+                BAD_CONFIG_RETRY
+            }
             RunEnd::Exited(code, signal) => {
-                if started.elapsed() > STABLE_AFTER {
-                    failures = 0;
-                }
-                failures += 1;
-                match code {
-                    Some(code) if !code.should_restart() && *code != ExitCode::Ok => {
-                        tracing::error!(stage = %kind, exit = %code, "stage cannot run with this configuration; retrying in {}s", BAD_CONFIG_RETRY.as_secs());
-                        BAD_CONFIG_RETRY
-                    }
-                    _ => {
-                        let delay = backoff(failures, &mut rand::rng());
-                        tracing::warn!(stage = %kind, exit = ?code, signal = ?signal, restart_in_ms = delay.as_millis() as u64, "stage exited; restarting");
-                        delay
-                    }
-                }
+                let delay = backoff(failures, &mut rand::rng());
+                tracing::warn!(stage = %kind, exit = ?code, signal = ?signal, restart_in_ms = delay.as_millis() as u64, "stage exited; restarting");
+                delay
             }
             RunEnd::Hung => {
-                failures += 1;
                 let delay = backoff(failures, &mut rand::rng());
-                tracing::warn!(stage = %kind, "stage stopped beating its heartbeat; killed, restarting");
+                tracing::warn!(stage = %kind, restart_in_ms = delay.as_millis() as u64, "stage stopped beating its heartbeat; killed, restarting");
                 delay
             }
             RunEnd::SpawnFailed(reason) => {
-                failures += 1;
                 let delay = backoff(failures, &mut rand::rng()).max(Duration::from_secs(1));
                 tracing::error!(stage = %kind, %reason, "could not start stage");
                 delay
             }
+            RunEnd::ShutdownRequested => return,
         };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -178,7 +176,7 @@ fn stage_path(dir: &Path, kind: StageKind) -> PathBuf {
     dir.join(kind.binary_name())
 }
 
-async fn run_once(kind: StageKind, env: &StageEnv) -> RunEnd {
+async fn run_once(kind: StageKind, env: &StageEnv, mut shutdown: watch::Receiver<bool>) -> RunEnd {
     let (ours, theirs) = match StdUnixStream::pair() {
         Ok(pair) => pair,
         Err(e) => return RunEnd::SpawnFailed(format!("socketpair: {e}")),
@@ -261,7 +259,6 @@ async fn run_once(kind: StageKind, env: &StageEnv) -> RunEnd {
         to_stage_rx,
     ));
 
-    let mut shutdown = env.shutdown.clone();
     let heartbeat = env.segment.heartbeat(kind);
     let spawned_at = Instant::now();
     let mut last_beats = 0u64;
@@ -279,7 +276,8 @@ async fn run_once(kind: StageKind, env: &StageEnv) -> RunEnd {
                 };
             }
             _ = wait_for_shutdown(&mut shutdown) => {
-                let _ = to_stage_tx.send(ToStage::Shutdown).await;
+                // Never wait on a stage that stopped reading: the grace period below bounds it.
+                let _ = to_stage_tx.try_send(ToStage::Shutdown);
                 if tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await.is_err() {
                     tracing::warn!(stage = %kind, "did not exit in time; killing");
                     let _ = child.start_kill();
@@ -288,6 +286,11 @@ async fn run_once(kind: StageKind, env: &StageEnv) -> RunEnd {
                 break RunEnd::ShutdownRequested;
             }
             _ = tick.tick() => {
+                if ready_rx.has_changed().unwrap_or(false) {
+                    // The heartbeat is judged from the moment the stage says it is ready.
+                    last_beats = heartbeat.beats();
+                    last_progress = Instant::now();
+                }
                 let ready = *ready_rx.borrow_and_update();
                 if !ready {
                     if spawned_at.elapsed() > STARTUP_TIMEOUT {

@@ -357,7 +357,7 @@ fn sigkill_of_every_process_leaves_nothing_behind() {
     let mut ledfx = Ledfx::start_in(dir.path(), &["--audio", "synth"]);
     let rx = DdpReceiver::new();
     rainbow_setup(&ledfx, &rx, 30);
-    poll_until(Duration::from_secs(10), || children(ledfx.pid()).len() == 4);
+    assert!(poll_until(Duration::from_secs(10), || children(ledfx.pid()).len() == 4).is_some());
     let mut pids: Vec<i32> = children(ledfx.pid()).into_iter().map(|(p, _)| p).collect();
     pids.push(ledfx.pid());
     for pid in &pids {
@@ -395,7 +395,7 @@ fn sigkill_of_every_process_leaves_nothing_behind() {
 #[test]
 fn sigkill_of_the_supervisor_takes_the_stages_with_it() {
     let mut ledfx = Ledfx::start();
-    poll_until(Duration::from_secs(10), || children(ledfx.pid()).len() == 4);
+    assert!(poll_until(Duration::from_secs(10), || children(ledfx.pid()).len() == 4).is_some());
     let stage_pids: Vec<i32> = children(ledfx.pid()).into_iter().map(|(p, _)| p).collect();
     assert_eq!(stage_pids.len(), 4);
     ledfx.signal(Signal::KILL);

@@ -35,7 +35,7 @@ pub fn app(backend: Backend, url: String) -> Router {
             "/api/devices/{id}",
             get(get_device).put(update_device).delete(delete_device),
         )
-        .route("/api/virtuals", get(get_virtuals))
+        .route("/api/virtuals", get(get_virtuals).put(toggle_pause))
         .route(
             "/api/virtuals/{id}",
             get(get_virtual)
@@ -235,6 +235,11 @@ async fn delete_device(State(state): State<AppState>, Path(id): Path<String>) ->
 
 async fn get_virtuals(State(state): State<AppState>) -> Response {
     run(&state, ApiCommand::GetVirtuals).await
+}
+
+/// Toggles the global pause. LedFx ignores the body (Home Assistant sends none).
+async fn toggle_pause(State(state): State<AppState>) -> Response {
+    run(&state, ApiCommand::TogglePause).await
 }
 
 async fn get_virtual(State(state): State<AppState>, Path(id): Path<String>) -> Response {

@@ -141,6 +141,7 @@ async fn missing_attributes_are_named_like_ledfx() {
 async fn requests_become_commands() {
     let (app, seen) = router(|_| Ok(Json::from_value(&json!({"status": "success"}))));
     send(&app, Method::PUT, "/api/virtuals/v1", r#"{"active":"yes"}"#).await;
+    send(&app, Method::PUT, "/api/virtuals", "").await;
     send(
         &app,
         Method::POST,
@@ -163,8 +164,9 @@ async fn requests_become_commands() {
             active: true
         }
     );
+    assert_eq!(seen[1], ApiCommand::TogglePause);
     assert_eq!(
-        seen[1],
+        seen[2],
         ApiCommand::SetEffect {
             virtual_id: "v1".into(),
             effect_type: "rainbow".into(),
@@ -172,7 +174,7 @@ async fn requests_become_commands() {
         }
     );
     assert_eq!(
-        seen[2],
+        seen[3],
         ApiCommand::SetEffect {
             virtual_id: "v1".into(),
             effect_type: "rainbow".into(),

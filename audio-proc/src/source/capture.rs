@@ -239,7 +239,11 @@ fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) -> bool {
 
 /// Watches an open stream until `stop` (returns `true`) or until it must be rebuilt (`false`).
 fn watch(stream: &OpenStream, stop: &AtomicBool) -> bool {
+    /// Trouble is reported at most this often, with running totals, so a persistently
+    /// overflowing ring cannot flood the log.
+    const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
     let mut seen = (0u64, 0u64, 0u64);
+    let mut last_report: Option<std::time::Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             return true;
@@ -254,8 +258,9 @@ fn watch(stream: &OpenStream, stop: &AtomicBool) -> bool {
             f.xruns.load(Ordering::Relaxed),
             f.other_errors.load(Ordering::Relaxed),
         );
-        if now != seen {
-            // At most one line per tick, only when something changed.
+        let due = last_report.is_none_or(|at| at.elapsed() >= REPORT_EVERY);
+        if now != seen && due {
+            last_report = Some(std::time::Instant::now());
             tracing::warn!(
                 device = %stream.label,
                 dropped_samples = now.0,

@@ -37,6 +37,9 @@ pub struct State {
     /// Effect instance number of each virtual's running effect.
     instances: BTreeMap<String, u64>,
     next_instance: u64,
+    /// Where the search for a free slot starts: slots are handed out round-robin so a freed
+    /// slot (which still holds its last frame) is reused as late as possible.
+    next_slot: u16,
     audio_source: AudioSource,
 }
 
@@ -57,8 +60,11 @@ fn reply(value: Value) -> ApiReply {
 }
 
 impl State {
-    /// State for a loaded document.
-    pub fn new(doc: ConfigDoc, audio_source: AudioSource) -> Self {
+    /// State for a loaded document. The document is checked with the same validation the
+    /// API uses; what cannot be used is repaired or dropped, each with a warning in the
+    /// returned list, so a hand-edited or foreign config can never make a stage crash-loop.
+    pub fn new(mut doc: ConfigDoc, audio_source: AudioSource) -> (Self, Vec<String>) {
+        let warnings = normalize(&mut doc);
         let mut state = Self {
             doc,
             paused: false,
@@ -66,10 +72,11 @@ impl State {
             slots: BTreeMap::new(),
             instances: BTreeMap::new(),
             next_instance: 1,
+            next_slot: 0,
             audio_source,
         };
         state.sync_runtime();
-        state
+        (state, warnings)
     }
 
     /// Assigns slots to new devices, frees those of removed devices, and numbers effects that
@@ -77,11 +84,16 @@ impl State {
     fn sync_runtime(&mut self) {
         self.slots
             .retain(|id, _| self.doc.devices.iter().any(|d| &d.id == id));
+        let slots = MAX_DEVICE_SLOTS as u16;
         for device in &self.doc.devices {
             if !self.slots.contains_key(&device.id) {
-                let used: Vec<u16> = self.slots.values().copied().collect();
-                if let Some(free) = (0..MAX_DEVICE_SLOTS as u16).find(|s| !used.contains(s)) {
+                let used: std::collections::BTreeSet<u16> = self.slots.values().copied().collect();
+                let free = (0..slots)
+                    .map(|i| (self.next_slot + i) % slots)
+                    .find(|s| !used.contains(s));
+                if let Some(free) = free {
                     self.slots.insert(device.id.clone(), free);
+                    self.next_slot = (free + 1) % slots;
                 }
             }
         }
@@ -132,6 +144,10 @@ impl State {
                 }
             }
             ApiCommand::GetVirtuals => reply(self.virtuals_view()),
+            ApiCommand::TogglePause => {
+                self.paused = !self.paused;
+                reply(json!({"status": "success", "paused": self.paused}))
+            }
             ApiCommand::GetVirtual { id } => match self.doc.virtual_entry(&id) {
                 Some(v) => {
                     let mut out = Map::new();
@@ -186,10 +202,7 @@ impl State {
             ));
         };
         if let Some(Value::String(ip)) = raw.get("ip_address") {
-            let cleaned = ip
-                .replace("http://", "")
-                .replace("https://", "")
-                .replace('/', "");
+            let cleaned = output_proc::clean_ip_address(ip);
             raw.insert("ip_address".into(), Value::String(cleaned));
         }
         let validated = output_proc::validate_device_config(device_type, &Value::Object(raw))
@@ -199,25 +212,8 @@ impl State {
                 "validated device config is not an object",
             ));
         };
-        if let Some(ip) = config.get("ip_address").and_then(Value::as_str) {
-            for existing in &self.doc.devices {
-                if existing.config.get("ip_address").and_then(Value::as_str) == Some(ip) {
-                    let name = existing
-                        .config
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or(&existing.id);
-                    output_proc::check_coexistence(
-                        device_type,
-                        &Value::Object(config.clone()),
-                        &existing.device_type,
-                        name,
-                        &Value::Object(existing.config.clone()),
-                    )
-                    .map_err(|msg| invalid(format!("Error creating device: {msg}")))?;
-                }
-            }
-        }
+        self.check_coexistence(None, device_type, &config)
+            .map_err(|msg| invalid(format!("Error creating device: {msg}")))?;
         if self.doc.devices.len() >= MAX_DEVICE_SLOTS {
             return Err(invalid(format!(
                 "Error creating device: ledfx-rs drives at most {MAX_DEVICE_SLOTS} devices"
@@ -248,6 +244,7 @@ impl State {
             id: id.clone(),
             device_type: device_type.to_owned(),
             config: config.clone(),
+            extra: Map::new(),
         });
         self.doc.virtuals.push(VirtualEntry {
             id: virtual_id,
@@ -273,6 +270,41 @@ impl State {
         }))
     }
 
+    /// LedFx's rules for two devices on one address (ledfx-api.md §3.4): the new or changed
+    /// device must not claim what another device (other than `except`) already drives.
+    fn check_coexistence(
+        &self,
+        except: Option<&str>,
+        device_type: &str,
+        config: &Map<String, Value>,
+    ) -> Result<(), String> {
+        let Some(ip) = config.get("ip_address").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let others = self
+            .doc
+            .devices
+            .iter()
+            .filter(|d| Some(d.id.as_str()) != except);
+        for existing in others {
+            if existing.config.get("ip_address").and_then(Value::as_str) == Some(ip) {
+                let name = existing
+                    .config
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&existing.id);
+                output_proc::check_coexistence(
+                    device_type,
+                    &Value::Object(config.clone()),
+                    &existing.device_type,
+                    name,
+                    &Value::Object(existing.config.clone()),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     fn update_device(&mut self, id: &str, patch: Value) -> ApiReply {
         let Some(device) = self.doc.device(id) else {
             return Err(device_not_found(id));
@@ -294,22 +326,30 @@ impl State {
                 "validated device config is not an object",
             ));
         };
-        let last = i64::from(validated.pixel_count) - 1;
+        self.check_coexistence(Some(id), &device_type, &config)
+            .map_err(|msg| invalid(format!("Error updating device {id}: {msg}")))?;
         if let Some(d) = self.doc.devices.iter_mut().find(|d| d.id == id) {
             d.config = config;
         }
+        self.fit_segments_to_device(id, validated.pixel_count);
+        reply(json!({"status": "success"}))
+    }
+
+    /// After a device's size is known or changed: its own virtual gets one segment covering
+    /// the device, other virtuals' segments on it are clamped (ledfx-api.md §3.5).
+    fn fit_segments_to_device(&mut self, id: &str, pixel_count: u32) {
+        let last = i64::from(pixel_count) - 1;
         for v in &mut self.doc.virtuals {
-            let own = v.device_id() == Some(id);
+            if v.device_id() == Some(id) {
+                v.segments.retain(|s| s.0 != id);
+                v.segments.insert(0, Segment(id.to_owned(), 0, last, false));
+                continue;
+            }
             for seg in v.segments.iter_mut().filter(|s| s.0 == id) {
-                if own {
-                    *seg = Segment(id.to_owned(), 0, last, false);
-                } else {
-                    seg.2 = seg.2.min(last);
-                    seg.1 = seg.1.min(seg.2);
-                }
+                seg.2 = seg.2.clamp(0, last);
+                seg.1 = seg.1.clamp(0, seg.2);
             }
         }
-        reply(json!({"status": "success"}))
     }
 
     /// Removes a device, its segments everywhere, and every virtual left without segments
@@ -451,6 +491,7 @@ impl State {
         let entry = EffectEntry {
             effect_type: effect_type.to_owned(),
             config,
+            extra: Map::new(),
         };
         let Some(v) = self.doc.virtual_mut(id) else {
             return Err(virtual_not_found(id));
@@ -537,6 +578,7 @@ impl State {
         let entry = EffectEntry {
             effect_type: effect_type.clone(),
             config,
+            extra: running.extra.clone(),
         };
         if let Some(v) = self.doc.virtual_mut(id) {
             v.effects.insert(
@@ -559,16 +601,17 @@ impl State {
             .iter()
             .filter_map(|d| {
                 let slot = *self.slots.get(&d.id)?;
-                let active = !self.paused
-                    && doc.virtuals.iter().any(|v| {
-                        live(v)
-                            && !v
-                                .config
-                                .get("preview_only")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false)
-                            && v.segments.iter().any(|s| s.0 == d.id)
-                    });
+                // While paused, output-proc stops sending but the device stays claimed, so
+                // the lights keep their last frame (LedFx's behaviour).
+                let active = doc.virtuals.iter().any(|v| {
+                    live(v)
+                        && !v
+                            .config
+                            .get("preview_only")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                        && v.segments.iter().any(|s| s.0 == d.id)
+                });
                 let num = |key: &str, default: i64| {
                     d.config.get(key).and_then(Value::as_i64).unwrap_or(default)
                 };
@@ -682,6 +725,114 @@ impl State {
             },
         }
     }
+}
+
+/// Repairs a loaded document (see [`State::new`]); returns what was changed.
+fn normalize(doc: &mut ConfigDoc) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut sizes = BTreeMap::new();
+    doc.devices.retain_mut(|d| {
+        if !seen.insert(d.id.clone()) {
+            warnings.push(format!("device {}: duplicate id, dropped", d.id));
+            return false;
+        }
+        match output_proc::validate_device_config(&d.device_type, &Value::Object(d.config.clone()))
+        {
+            Ok(valid) => {
+                if let Value::Object(config) = valid.config {
+                    d.config = config;
+                }
+                sizes.insert(d.id.clone(), i64::from(valid.pixel_count));
+                true
+            }
+            Err(e) => {
+                warnings.push(format!("device {}: {e}; dropped", d.id));
+                false
+            }
+        }
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    doc.virtuals.retain(|v| {
+        let fresh = seen.insert(v.id.clone());
+        if !fresh {
+            warnings.push(format!("virtual {}: duplicate id, dropped", v.id));
+        }
+        fresh
+    });
+    for v in &mut doc.virtuals {
+        let icon = v
+            .config
+            .get("icon_name")
+            .and_then(Value::as_str)
+            .unwrap_or("mdi:led-strip-variant")
+            .to_owned();
+        if !v.config.contains_key("name") {
+            v.config.insert("name".into(), Value::String(v.id.clone()));
+        }
+        match virtual_config::validate(&v.config, &icon) {
+            Ok(config) => v.config = config,
+            Err(e) => {
+                warnings.push(format!("virtual {}: {e}; using the default config", v.id));
+                let name = v
+                    .config
+                    .get("name")
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(v.id.clone()));
+                let defaults = json!({"name": if name.is_string() { name } else { Value::String(v.id.clone()) }});
+                v.config = defaults
+                    .as_object()
+                    .and_then(|d| virtual_config::validate(d, &icon).ok())
+                    .unwrap_or_default();
+            }
+        }
+        let before = v.segments.len();
+        v.segments
+            .retain(|s| s.0.starts_with("gap-") || sizes.contains_key(&s.0));
+        if v.segments.len() != before {
+            warnings.push(format!(
+                "virtual {}: dropped segments on unknown devices",
+                v.id
+            ));
+        }
+        for seg in &mut v.segments {
+            if let Some(&size) = sizes.get(&seg.0) {
+                seg.2 = seg.2.clamp(0, size - 1);
+                seg.1 = seg.1.clamp(0, seg.2);
+            } else {
+                seg.1 = seg.1.max(0);
+                seg.2 = seg.2.max(seg.1);
+            }
+        }
+        let checked = v.effect.as_ref().map(|e| {
+            let result = render_proc::validate_effect_config(
+                &e.effect_type,
+                &Value::Object(e.config.clone()),
+            );
+            (e.effect_type.clone(), result)
+        });
+        match checked {
+            Some((_, Ok(Value::Object(config)))) => {
+                if let Some(e) = &mut v.effect {
+                    e.config = config;
+                }
+            }
+            Some((effect_type, other)) => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "config is not an object".to_owned(),
+                };
+                warnings.push(format!(
+                    "virtual {}: effect {effect_type} cannot run ({why}); cleared",
+                    v.id
+                ));
+                v.effect = None;
+                v.active = false;
+            }
+            None => {}
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]

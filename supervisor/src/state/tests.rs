@@ -8,7 +8,7 @@ use super::State;
 use crate::config::ConfigDoc;
 
 fn state() -> State {
-    State::new(ConfigDoc::default(), AudioSource::None)
+    State::new(ConfigDoc::default(), AudioSource::None).0
 }
 
 fn ok(state: &mut State, cmd: ApiCommand) -> Value {
@@ -227,4 +227,66 @@ fn updating_a_device_resizes_its_own_segment() {
         .unwrap_err();
     assert!(err.reason.contains("pixel_count"), "{}", err.reason);
     assert_eq!(s.doc.devices[0].config["pixel_count"], 50);
+}
+
+#[test]
+fn a_broken_config_is_repaired_on_load_with_warnings() {
+    let doc = ConfigDoc::from_value(json!({
+        "devices": [
+            {"id": "good", "type": "ddp", "config": {"name": "Good", "ip_address": "127.0.0.1", "pixel_count": 10}},
+            {"id": "bad", "type": "ddp", "config": {"name": "Bad", "ip_address": "127.0.0.1", "pixel_count": "x"}},
+            {"id": "alien", "type": "teleporter", "config": {"name": "Alien"}}
+        ],
+        "virtuals": [
+            {"id": "good", "config": {"name": "Good", "mapping": "sideways"}, "is_device": "good",
+             "segments": [["good", 0, 4000000000u64, false], ["bad", 0, 5, false]],
+             "active": true, "effect": {"type": "rainbow", "config": {"speed": 99}}}
+        ]
+    }))
+    .unwrap();
+    let (state, warnings) = State::new(doc, AudioSource::None);
+    println!("{warnings:#?}");
+    assert_eq!(state.doc.devices.len(), 1);
+    let v = &state.doc.virtuals[0];
+    assert_eq!(v.config["mapping"], "span");
+    assert_eq!(
+        v.segments,
+        vec![crate::config::Segment("good".into(), 0, 9, false)]
+    );
+    assert!(v.effect.is_none() && !v.active);
+    assert_eq!(warnings.len(), 5, "{warnings:?}");
+    assert!(state.pipeline().virtuals.iter().all(|v| !v.active));
+}
+
+#[test]
+fn pause_toggles_and_keeps_devices_claimed() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 10));
+    ok(&mut s, set_effect("a", "rainbow", json!({})));
+    assert_eq!(
+        ok(&mut s, ApiCommand::TogglePause),
+        json!({"status": "success", "paused": true})
+    );
+    let p = s.pipeline();
+    assert!(p.paused && p.devices[0].active);
+    assert_eq!(ok(&mut s, ApiCommand::TogglePause)["paused"], false);
+}
+
+#[test]
+fn moving_a_device_onto_another_devices_address_is_rejected() {
+    let mut s = state();
+    ok(&mut s, ddp("A", 4048, 10));
+    ok(&mut s, ddp("B", 4049, 10));
+    let err = s
+        .apply(ApiCommand::UpdateDevice {
+            id: "b".into(),
+            config: Json::from_value(&json!({"port": 4048})),
+        })
+        .unwrap_err();
+    assert!(
+        err.reason.starts_with("Error updating device b: "),
+        "{}",
+        err.reason
+    );
+    assert_eq!(s.doc.devices[1].config["port"], 4049);
 }
