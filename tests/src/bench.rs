@@ -65,8 +65,13 @@ fn parse_options() -> Result<Options, String> {
 
 /// Per-device receiver: counts PUSH packets (one per frame) and their arrival times.
 fn receive(socket: UdpSocket, stop: Arc<AtomicBool>) -> Vec<Instant> {
-    let _ = socket.set_read_timeout(Some(Duration::from_millis(100)));
     let mut buf = [0u8; 2048];
+    // Discard what queued up in the kernel during the warm-up; read in a burst, it would
+    // look like frames arriving with no interval.
+    let _ = socket.set_nonblocking(true);
+    while socket.recv(&mut buf).is_ok() {}
+    let _ = socket.set_nonblocking(false);
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(100)));
     let mut arrivals = Vec::with_capacity(4096);
     while !stop.load(Ordering::Relaxed) {
         if let Ok(n) = socket.recv(&mut buf) {
