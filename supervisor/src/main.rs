@@ -123,6 +123,9 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     }
     // Write at start only when there is nothing on disk yet or the config had to be repaired;
     // a valid config the user gave us stays byte for byte as it was.
+    if !store.path().exists() {
+        tracing::info!(path = %store.path().display(), "no config yet: starting with defaults");
+    }
     if !store.path().exists() || state.doc != on_disk {
         store.save(&state.doc).context("writing config.json")?;
     }

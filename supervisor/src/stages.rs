@@ -206,6 +206,10 @@ async fn run_once(kind: StageKind, env: &StageEnv, mut shutdown: watch::Receiver
         }
     }
     let mut command = std::process::Command::new(stage_path(&env.stage_dir, kind));
+    // Each stage gets its own process group, so a Ctrl-C (or a SIGTERM sent to the
+    // terminal's process group) reaches only the supervisor, which then stops the stages in
+    // order instead of having them all die at once.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     command
         .env(proto::stage::ENV_STAGE, kind.binary_name())
         .env(

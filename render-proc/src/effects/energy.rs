@@ -198,12 +198,7 @@ mod tests {
     }
 
     fn ctx(audio: Option<&AudioSnapshot>) -> RenderContext<'_> {
-        RenderContext {
-            now: Instant::now(),
-            audio,
-            frequency_min: 20,
-            frequency_max: 15000,
-        }
+        RenderContext::full_range(Instant::now(), audio)
     }
 
     fn plain() -> Box<dyn Effect> {

@@ -37,6 +37,21 @@ pub struct RenderContext<'a> {
     pub frequency_max: u32,
 }
 
+impl<'a> RenderContext<'a> {
+    /// A context over the full frequency range (tests and effects that ignore the range).
+    pub fn full_range(
+        now: std::time::Instant,
+        audio: Option<&'a crate::audio::AudioSnapshot>,
+    ) -> Self {
+        Self {
+            now,
+            audio,
+            frequency_min: 20,
+            frequency_max: 15000,
+        }
+    }
+}
+
 /// A running effect instance.
 pub trait Effect: Send + std::fmt::Debug {
     /// Writes the next raw frame into `out` (its length is the virtual's effective pixel

@@ -100,12 +100,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn ctx(now: Instant) -> RenderContext<'static> {
-        RenderContext {
-            now,
-            audio: None,
-            frequency_min: 20,
-            frequency_max: 15000,
-        }
+        RenderContext::full_range(now, None)
     }
 
     fn close(a: Pixel, b: Pixel) -> bool {

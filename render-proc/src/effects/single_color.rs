@@ -91,12 +91,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn ctx(now: Instant) -> RenderContext<'static> {
-        RenderContext {
-            now,
-            audio: None,
-            frequency_min: 20,
-            frequency_max: 15000,
-        }
+        RenderContext::full_range(now, None)
     }
 
     #[test]
