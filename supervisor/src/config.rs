@@ -117,14 +117,19 @@ pub fn core_defaults() -> Map<String, Value> {
         "port_s": 8443,
         "dev_mode": false,
         "audio": {
-            "sample_rate": 60, "mic_rate": 44100, "fft_size": 4096, "min_volume": 0.2,
-            "audio_device": null, "audio_device_name": "", "delay_ms": 0
+            "pitch_tolerance": 0.8, "tempo_method": "default", "pitch_method": "yinfft",
+            "onset_method": "hfc", "sample_rate": 60, "audio_device": null, "min_volume": 0.2,
+            "delay_ms": 0, "audio_device_name": "", "fft_size": 4096, "mic_rate": 44100
         },
         "melbanks": {
             "samples": 24, "peak_isolation": 0.4, "coeffs_type": "matt_mel",
             "max_frequencies": [350, 2000, 15000], "min_frequency": 20
         },
-        "melbank_collection": [],
+        "melbank_collection": [
+            {"id": "melbank-0", "config": {"min_frequency": 20, "max_frequency": 350, "name": "Melbank 0"}},
+            {"id": "melbank-1", "config": {"min_frequency": 20, "max_frequency": 2000, "name": "Melbank 1"}},
+            {"id": "melbank-2", "config": {"min_frequency": 20, "max_frequency": 15000, "name": "Melbank 2"}}
+        ],
         "wled_preferences": {
             "wled_preferred_mode": {"setting": "UDP", "user_enabled": false},
             "realtime_gamma_enabled": {"setting": false, "user_enabled": false},
@@ -341,10 +346,7 @@ impl ConfigStore {
         match Self::read(&self.path()) {
             Ok(Some(doc)) => return Loaded { doc, warnings },
             Ok(None) => {
-                warnings.push(format!(
-                    "no {} yet: starting with defaults",
-                    self.path().display()
-                ));
+                // A first start: not worth a warning; the caller creates the file.
                 return Loaded {
                     doc: ConfigDoc::default(),
                     warnings,

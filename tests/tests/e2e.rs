@@ -424,3 +424,60 @@ fn a_hung_stage_is_detected_and_replaced() {
     assert!(!alive(old), "the hung process was not killed");
     assert_animating_at_full_rate(&mut rx, 60, "after replacing a hung render-proc");
 }
+
+/// Sum of all channel values: 0 for a black frame.
+fn light(rgb: &[u8]) -> u64 {
+    rgb.iter().map(|&b| u64::from(b)).sum()
+}
+
+#[test]
+fn energy_follows_the_synth_beat_and_recovers_from_a_frozen_audio_stage() {
+    let ledfx = Ledfx::start();
+    let mut rx = DdpReceiver::new();
+    let id = ledfx.add_ddp_device("Energy Strip", rx.port(), 100);
+    ledfx.set_effect(&id, "energy", json!({}));
+    rx.next_frame(Duration::from_secs(5)).expect("frames");
+    // The synth beat (120 BPM) must light the strip and make it pulse.
+    let pulsing = |rx: &mut DdpReceiver| {
+        rx.drain();
+        let frames = rx.collect(Duration::from_millis(2500));
+        let levels: Vec<u64> = frames.iter().map(|f| light(&f.rgb)).collect();
+        let (min, max) = (
+            levels.iter().min().copied().unwrap_or(0),
+            levels.iter().max().copied().unwrap_or(0),
+        );
+        println!("energy: {} frames, light min {min} max {max}", frames.len());
+        max > 1000 && max > 2 * min
+    };
+    let lit_in_time = poll_until(Duration::from_secs(10), || pulsing(&mut rx));
+    assert!(
+        lit_in_time.is_some(),
+        "energy never pulsed with the synth beat"
+    );
+
+    // Freeze audio-proc: its frames go stale, energy decays to black, the watchdog replaces
+    // the hung stage, and the strip pulses again.
+    let audio = child_named(ledfx.pid(), "audio-proc").expect("audio-proc");
+    let frozen_at = Instant::now();
+    e2e_tests::signal_pid(audio, Signal::STOP);
+    rx.drain();
+    let dark = poll_until(Duration::from_secs(3), || {
+        rx.next_frame(Duration::from_millis(100))
+            .is_some_and(|f| light(&f.rgb) == 0)
+    });
+    println!("dark {dark:?} after freezing audio-proc");
+    assert!(
+        dark.is_some(),
+        "energy did not decay to black without audio"
+    );
+    let replaced = poll_until(Duration::from_secs(6), || {
+        child_named(ledfx.pid(), "audio-proc").is_some_and(|p| p != audio)
+    });
+    assert!(replaced.is_some(), "the frozen audio-proc was not replaced");
+    let again = poll_until(Duration::from_secs(10), || pulsing(&mut rx));
+    println!("pulsing again {:?} after the freeze", frozen_at.elapsed());
+    assert!(
+        again.is_some(),
+        "energy did not resume after audio-proc came back"
+    );
+}

@@ -65,6 +65,25 @@ impl State {
     /// returned list, so a hand-edited or foreign config can never make a stage crash-loop.
     pub fn new(mut doc: ConfigDoc, audio_source: AudioSource) -> (Self, Vec<String>) {
         let warnings = normalize(&mut doc);
+        // LedFx gives every installation a stable random id on its first start.
+        if doc
+            .core
+            .get("instance_id")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let id: u128 = rand::random();
+            let hex = format!("{id:032x}");
+            let uuid = format!(
+                "{}-{}-4{}-a{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[13..16],
+                &hex[17..20],
+                &hex[20..]
+            );
+            doc.core.insert("instance_id".into(), Value::String(uuid));
+        }
         let mut state = Self {
             doc,
             paused: false,

@@ -290,3 +290,13 @@ fn moving_a_device_onto_another_devices_address_is_rejected() {
     );
     assert_eq!(s.doc.devices[1].config["port"], 4049);
 }
+
+#[test]
+fn a_new_installation_gets_a_stable_uuid_shaped_instance_id() {
+    let (s, _) = State::new(ConfigDoc::default(), AudioSource::None);
+    let id = s.doc.core["instance_id"].as_str().unwrap().to_owned();
+    let groups: Vec<usize> = id.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+    let (again, _) = State::new(s.doc.clone(), AudioSource::None);
+    assert_eq!(again.doc.core["instance_id"], id.as_str());
+}
