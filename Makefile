@@ -33,14 +33,15 @@ unit:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --exclude e2e-tests
 
-# End-to-end tests measure frame timing, so they run one at a time.
+# End-to-end tests measure frame timing, so they run one at a time. The stages are built
+# with the fault-injection feature one test uses (release builds never have it).
 e2e:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --features render-proc/failpoints
 	$(CARGO) test -p e2e-tests -- --test-threads=1 --nocapture
 
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 
 # End-to-end benchmark of the release build; results in target/bench/.
 bench: build

@@ -29,6 +29,9 @@ impl Json {
 pub enum ApiCommand {
     /// `GET /api/config`.
     GetConfig,
+    /// What `/api/info` needs from the state owner: `dev_mode`, the configuration revision
+    /// and the last automatic rollback.
+    GetInfo,
     /// `GET /api/devices`.
     GetDevices,
     /// `GET /api/devices/{id}`.
@@ -73,6 +76,7 @@ impl ApiCommand {
         matches!(
             self,
             ApiCommand::GetConfig
+                | ApiCommand::GetInfo
                 | ApiCommand::GetDevices
                 | ApiCommand::GetDevice { .. }
                 | ApiCommand::GetVirtuals

@@ -27,6 +27,7 @@ fn main() {
         }
     };
     let mut engine = Engine::new();
+    failpoint(&first);
     engine.apply_state(&first);
     if let Err(err) = link.send_ready() {
         tracing::error!(%err, "cannot report ready");
@@ -43,7 +44,10 @@ fn main() {
         link.beat();
         loop {
             match link.events.try_recv() {
-                Ok(StageEvent::State(state)) => engine.apply_state(&state),
+                Ok(StageEvent::State(state)) => {
+                    failpoint(&state);
+                    engine.apply_state(&state);
+                }
                 Ok(StageEvent::Shutdown) => {
                     tracing::info!(stats = ?engine.stats(), "shutting down");
                     ExitCode::Ok.exit();
@@ -68,3 +72,25 @@ fn main() {
         }
     }
 }
+
+/// Fault injection for the end-to-end tests (feature `failpoints`, see Cargo.toml).
+#[cfg(feature = "failpoints")]
+fn failpoint(state: &proto::pipeline::PipelineState) {
+    let Ok(spec) = std::env::var("LEDFX_RS_FAILPOINTS") else {
+        return;
+    };
+    let Some(effect) = spec.strip_prefix("render-proc:abort-on-effect=") else {
+        return;
+    };
+    let hit = state
+        .virtuals
+        .iter()
+        .any(|v| v.active && v.effect.as_ref().is_some_and(|e| e.effect_type == effect));
+    if hit {
+        tracing::error!(effect, "failpoint: aborting");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn failpoint(_: &proto::pipeline::PipelineState) {}

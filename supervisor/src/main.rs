@@ -130,6 +130,13 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
         store.save(&state.doc).context("writing config.json")?;
     }
     let (owner, states) = supervisor::owner::spawn(state, store);
+    let (failures_tx, failures_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(supervisor::health::run(
+        owner.clone(),
+        states.clone(),
+        failures_rx,
+        supervisor::health::Policy::default(),
+    ));
     let spawner = stages::Spawner::start(tokio::runtime::Handle::current())
         .context("starting the spawner thread")?;
     let env = StageEnv {
@@ -139,6 +146,7 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
         http_listener: Arc::new(OwnedFd::from(listener)),
         owner,
         states,
+        failures: failures_tx,
         env: child_env,
         audio_source: cli.audio.clone(),
     };

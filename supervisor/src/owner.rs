@@ -5,22 +5,45 @@
 //! applied to a copy; the copy becomes current only once it has been written to disk, so a
 //! rejected request or a failed save changes nothing.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use proto::api::{ApiCommand, ApiFailure, ApiReply, FailureKind};
 use proto::pipeline::PipelineState;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::ConfigStore;
+use crate::config::{ConfigDoc, ConfigStore};
 use crate::state::State;
 
+/// How many past configurations are kept for rolling back.
+const HISTORY: usize = 32;
+
 /// A request to the owner.
-type Request = (ApiCommand, oneshot::Sender<ApiReply>);
+enum Request {
+    Api(ApiCommand, oneshot::Sender<ApiReply>),
+    Rollback {
+        to_revision: u64,
+        reason: String,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+}
 
 /// Cheap handle for sending commands to the owner.
 #[derive(Debug, Clone)]
 pub struct OwnerHandle {
     tx: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Api(command, _) => f.debug_tuple("Api").field(command).finish(),
+            Request::Rollback { to_revision, .. } => f
+                .debug_struct("Rollback")
+                .field("to_revision", to_revision)
+                .finish(),
+        }
+    }
 }
 
 impl OwnerHandle {
@@ -31,8 +54,102 @@ impl OwnerHandle {
             kind: FailureKind::Internal,
             reason: "ledfx-rs is shutting down".into(),
         };
-        self.tx.send((command, tx)).await.map_err(|_| gone())?;
+        self.tx
+            .send(Request::Api(command, tx))
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+
+    /// Restores the configuration that was in force at `to_revision` (persisted and published
+    /// as a new revision, which is returned). `reason` is kept for the API to report.
+    pub async fn rollback(&self, to_revision: u64, reason: String) -> Result<u64, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Rollback {
+                to_revision,
+                reason,
+                reply: tx,
+            })
+            .await
+            .map_err(|_| "the state owner is gone".to_owned())?;
+        rx.await.map_err(|_| "the state owner is gone".to_owned())?
+    }
+}
+
+/// The owner task's state.
+struct Owner {
+    state: State,
+    store: ConfigStore,
+    feed: watch::Sender<Arc<PipelineState>>,
+    /// `(revision, document)` of recent accepted configurations, oldest first.
+    history: VecDeque<(u64, ConfigDoc)>,
+}
+
+impl Owner {
+    fn handle_api(&mut self, command: ApiCommand) -> Result<(State, ApiReply), ApiReply> {
+        if command.is_read_only() {
+            return Err(self.state.apply(command));
+        }
+        let mut candidate = self.state.clone();
+        let reply = candidate.apply(command);
+        let changed = candidate.doc != self.state.doc || candidate.paused != self.state.paused;
+        // A rejected command never changes anything, whatever it did to the copy.
+        if !changed || reply.is_err() {
+            return Err(reply);
+        }
+        Ok((candidate, reply))
+    }
+
+    /// Persists (when the document changed) and publishes `candidate` as the next revision.
+    async fn commit(&mut self, mut candidate: State) -> Result<u64, ApiFailure> {
+        if candidate.doc != self.state.doc {
+            // Saving is a few small blocking writes; awaiting it here keeps the order of saves
+            // equal to the order of commands.
+            let (doc, store) = (candidate.doc.clone(), self.store.clone());
+            let saved = tokio::task::spawn_blocking(move || store.save(&doc))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::config::ConfigError::Write {
+                        path: self.store.path(),
+                        source: std::io::Error::other(e),
+                    })
+                });
+            if let Err(e) = saved {
+                tracing::error!(error = %e, "saving config failed; change rejected");
+                return Err(ApiFailure {
+                    kind: FailureKind::PersistFailed,
+                    reason: format!("Could not save the configuration, nothing was changed: {e}"),
+                });
+            }
+        }
+        candidate.revision = self.state.revision + 1;
+        self.state = candidate;
+        self.history
+            .push_back((self.state.revision, self.state.doc.clone()));
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        self.feed.send_replace(Arc::new(self.state.pipeline()));
+        Ok(self.state.revision)
+    }
+
+    async fn rollback(&mut self, to_revision: u64, reason: String) -> Result<u64, String> {
+        let Some((_, doc)) = self.history.iter().find(|(r, _)| *r == to_revision) else {
+            return Err(format!("revision {to_revision} is no longer kept"));
+        };
+        if *doc == self.state.doc {
+            return Err("the configuration is already the one to roll back to".into());
+        }
+        let mut candidate = self.state.clone();
+        candidate.replace_doc(doc.clone());
+        candidate.last_rollback = Some(crate::state::Rollback {
+            reason: reason.clone(),
+            from_revision: self.state.revision,
+            to_revision,
+        });
+        tracing::error!(%reason, from = self.state.revision, to = to_revision, "rolling the configuration back");
+        self.commit(candidate).await.map_err(|e| e.reason)
     }
 }
 
@@ -43,50 +160,35 @@ pub fn spawn(
     store: ConfigStore,
 ) -> (OwnerHandle, watch::Receiver<Arc<PipelineState>>) {
     let (tx, mut rx) = mpsc::channel::<Request>(64);
-    let (feed_tx, feed_rx) = watch::channel(Arc::new(state.pipeline()));
+    let (feed, feed_rx) = watch::channel(Arc::new(state.pipeline()));
+    let history = VecDeque::from([(state.revision, state.doc.clone())]);
+    let mut owner = Owner {
+        state,
+        store,
+        feed,
+        history,
+    };
     tokio::spawn(async move {
-        let mut state = state;
-        while let Some((command, reply_to)) = rx.recv().await {
-            if command.is_read_only() {
-                let _ = reply_to.send(state.apply(command));
-                continue;
-            }
-            let mut candidate = state.clone();
-            let reply = candidate.apply(command);
-            let doc_changed = candidate.doc != state.doc;
-            let changed = doc_changed || candidate.paused != state.paused;
-            // A rejected command never changes anything, whatever it did to the copy.
-            if !changed || reply.is_err() {
-                let _ = reply_to.send(reply);
-                continue;
-            }
-            if doc_changed {
-                // Saving is a few small blocking writes; awaiting it here keeps the order of
-                // saves equal to the order of commands.
-                let (doc, store_ref) = (candidate.doc.clone(), store.clone());
-                let saved = tokio::task::spawn_blocking(move || store_ref.save(&doc))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(crate::config::ConfigError::Write {
-                            path: store.path(),
-                            source: std::io::Error::other(e),
-                        })
-                    });
-                if let Err(e) = saved {
-                    tracing::error!(error = %e, "saving config failed; change rejected");
-                    let _ = reply_to.send(Err(ApiFailure {
-                        kind: FailureKind::PersistFailed,
-                        reason: format!(
-                            "Could not save the configuration, nothing was changed: {e}"
-                        ),
-                    }));
-                    continue;
+        while let Some(request) = rx.recv().await {
+            match request {
+                Request::Api(command, reply_to) => {
+                    let reply = match owner.handle_api(command) {
+                        Err(unchanged) => unchanged,
+                        Ok((candidate, reply)) => match owner.commit(candidate).await {
+                            Ok(_) => reply,
+                            Err(failure) => Err(failure),
+                        },
+                    };
+                    let _ = reply_to.send(reply);
+                }
+                Request::Rollback {
+                    to_revision,
+                    reason,
+                    reply,
+                } => {
+                    let _ = reply.send(owner.rollback(to_revision, reason).await);
                 }
             }
-            candidate.revision = state.revision + 1;
-            state = candidate;
-            feed_tx.send_replace(Arc::new(state.pipeline()));
-            let _ = reply_to.send(reply);
         }
     });
     (OwnerHandle { tx }, feed_rx)
@@ -151,5 +253,40 @@ mod tests {
             "the rejected change is not in memory"
         );
         assert!(feed.borrow().devices.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_rollback_restores_persists_and_publishes_an_earlier_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, mut feed) = spawn(state, store.clone());
+        owner.call(create("Lamp")).await.unwrap();
+        let good = feed.borrow_and_update().revision;
+        let set = ApiCommand::SetEffect {
+            virtual_id: "lamp".into(),
+            effect_type: "rainbow".into(),
+            config: proto::api::EffectConfigArg::Last,
+        };
+        owner.call(set).await.unwrap();
+        let before = feed.borrow_and_update().virtuals[0].effect.clone();
+        assert!(before.is_some());
+        let revision = owner
+            .rollback(good, "render-proc kept crashing".into())
+            .await
+            .unwrap();
+        assert_eq!(revision, good + 2, "a rollback is a new revision");
+        let after = feed.borrow_and_update().clone();
+        assert!(after.virtuals[0].effect.is_none() && !after.virtuals[0].active);
+        assert!(
+            store.load().doc.virtuals[0].effect.is_none(),
+            "the rollback is on disk"
+        );
+        let info = owner.call(ApiCommand::GetInfo).await.unwrap().to_value();
+        assert_eq!(info["last_rollback"]["reason"], "render-proc kept crashing");
+        assert_eq!(info["last_rollback"]["to_revision"], good);
+        // Rolling back to what is already in force, or to an unknown revision, is refused.
+        assert!(owner.rollback(revision, "again".into()).await.is_err());
+        assert!(owner.rollback(999, "unknown".into()).await.is_err());
     }
 }

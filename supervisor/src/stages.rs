@@ -93,6 +93,8 @@ pub struct StageEnv {
     pub http_listener: Arc<OwnedFd>,
     pub owner: OwnerHandle,
     pub states: watch::Receiver<Arc<PipelineState>>,
+    /// Where stage failures are reported for crash-loop detection.
+    pub failures: mpsc::UnboundedSender<crate::health::Failure>,
     /// Extra environment for children (log settings, public URL).
     pub env: Vec<(String, String)>,
     pub audio_source: AudioSource,
@@ -143,6 +145,13 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
             failures = 0;
         }
         failures += 1;
+        let bad_config = matches!(&end, RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok);
+        if !matches!(end, RunEnd::SpawnFailed(_)) {
+            let _ = env.failures.send(crate::health::Failure {
+                stage: kind,
+                bad_config,
+            });
+        }
         let delay = match &end {
             RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok => {
                 tracing::error!(stage = %kind, exit = %code, "stage cannot run with this configuration; retrying in {}s", BAD_CONFIG_RETRY.as_secs());
@@ -165,8 +174,13 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
             }
             RunEnd::ShutdownRequested => return,
         };
+        // A stage waiting out a bad configuration is retried as soon as the configuration
+        // changes (for example after a rollback).
+        let mut states = env.states.clone();
+        states.borrow_and_update();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
+            _ = states.changed(), if bad_config => {}
             _ = wait_for_shutdown(&mut shutdown) => return,
         }
     }

@@ -56,8 +56,14 @@ impl Ledfx {
     /// Starts `ledfx-rs` with `config_dir` and extra arguments, and waits until the API
     /// answers.
     pub fn start_in(config_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(config_dir, extra, &[])
+    }
+
+    /// Like [`Ledfx::start_in`], with extra environment variables for ledfx-rs and its stages.
+    pub fn start_with_env(config_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let child = Command::new(bin_dir().join("ledfx-rs"))
+            .envs(env.iter().copied())
             .args([
                 "--host",
                 "127.0.0.1",

@@ -481,3 +481,56 @@ fn energy_follows_the_synth_beat_and_recovers_from_a_frozen_audio_stage() {
         "energy did not resume after audio-proc came back"
     );
 }
+
+#[test]
+fn a_change_that_makes_a_stage_crash_loop_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // Fault injection (render-proc feature `failpoints`, built by `make test`): render-proc
+    // aborts whenever it is handed a state running `energy`.
+    let ledfx = Ledfx::start_with_env(
+        dir.path(),
+        &["--audio", "synth"],
+        &[("LEDFX_RS_FAILPOINTS", "render-proc:abort-on-effect=energy")],
+    );
+    let mut rx = DdpReceiver::new();
+    let id = rainbow_setup(&ledfx, &rx, 60);
+    rx.next_frame(Duration::from_secs(5)).expect("frames");
+    // Let rainbow run long enough to become the known-good configuration (5 s stable).
+    std::thread::sleep(Duration::from_secs(7));
+    let changed_at = Instant::now();
+    ledfx.set_effect(&id, "energy", json!({}));
+    let effect_type = || {
+        let (_, effect) = ledfx.request("GET", &format!("/api/virtuals/{id}/effects"), "");
+        effect["effect"]["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let rolled_back = poll_until(Duration::from_secs(20), || effect_type() == "rainbow");
+    println!("rolled back {:?} after the change", changed_at.elapsed());
+    assert!(
+        rolled_back.is_some(),
+        "the crash-looping change was not rolled back (are the stages built with \
+         --features render-proc/failpoints? `make test` does that)"
+    );
+    let (_, info) = ledfx.request("GET", "/api/info", "");
+    let reason = info["ledfx_rs"]["last_rollback"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    println!("reported: {reason}");
+    assert!(reason.contains("render-proc"), "{info}");
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    let stored = on_disk["virtuals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        stored["effect"]["type"], "rainbow",
+        "the rollback is persisted"
+    );
+    assert_animating_at_full_rate(&mut rx, 60, "after the rollback");
+}

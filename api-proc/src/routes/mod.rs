@@ -121,14 +121,15 @@ async fn run(state: &AppState, command: ApiCommand) -> Response {
 }
 
 async fn info(State(state): State<AppState>) -> Response {
-    let dev_mode = match state.backend.call(ApiCommand::GetConfig).await {
-        Ok(config) => config
-            .to_value()
-            .get("dev_mode")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        Err(_) => false,
+    // /api/info must answer even when the state owner does not.
+    let status = match state.backend.call(ApiCommand::GetInfo).await {
+        Ok(info) => info.to_value(),
+        Err(_) => json!({}),
     };
+    let dev_mode = status
+        .get("dev_mode")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     envelope::ok(&json!({
         "url": state.url,
         "name": "LedFx Controller",
@@ -137,7 +138,11 @@ async fn info(State(state): State<AppState>) -> Response {
         "is_release": "false",
         "developer_mode": dev_mode,
         "features": {"sendspin": false},
-        "ledfx_rs_version": env!("CARGO_PKG_VERSION"),
+        "ledfx_rs": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": status.get("revision").cloned().unwrap_or(Value::Null),
+            "last_rollback": status.get("last_rollback").cloned().unwrap_or(Value::Null),
+        },
     }))
 }
 

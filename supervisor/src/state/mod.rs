@@ -41,6 +41,16 @@ pub struct State {
     /// slot (which still holds its last frame) is reused as late as possible.
     next_slot: u16,
     audio_source: AudioSource,
+    /// The last automatic rollback, reported by `/api/info` (runtime only).
+    pub last_rollback: Option<Rollback>,
+}
+
+/// An automatic rollback of the configuration after a stage crash-looped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollback {
+    pub reason: String,
+    pub from_revision: u64,
+    pub to_revision: u64,
 }
 
 fn invalid(reason: impl Into<String>) -> ApiFailure {
@@ -93,6 +103,7 @@ impl State {
             next_instance: 1,
             next_slot: 0,
             audio_source,
+            last_rollback: None,
         };
         state.sync_runtime();
         (state, warnings)
@@ -130,6 +141,23 @@ impl State {
         }
     }
 
+    /// Replaces the whole document (a rollback); runtime bookkeeping follows it.
+    pub fn replace_doc(&mut self, doc: ConfigDoc) {
+        let old = std::mem::replace(&mut self.doc, doc);
+        // A virtual whose effect differs from before runs a new effect instance.
+        let changed: Vec<String> = self
+            .doc
+            .virtuals
+            .iter()
+            .filter(|v| old.virtual_entry(&v.id).map(|o| &o.effect) != Some(&v.effect))
+            .map(|v| v.id.clone())
+            .collect();
+        for id in changed {
+            self.instances.remove(&id);
+        }
+        self.sync_runtime();
+    }
+
     fn new_instance(&mut self, virtual_id: &str) {
         self.instances
             .insert(virtual_id.to_owned(), self.next_instance);
@@ -140,6 +168,15 @@ impl State {
     pub fn apply(&mut self, command: ApiCommand) -> ApiReply {
         let result = match command {
             ApiCommand::GetConfig => reply(self.config_view()),
+            ApiCommand::GetInfo => reply(json!({
+                "dev_mode": self.doc.core_bool("dev_mode", false),
+                "revision": self.revision,
+                "last_rollback": self.last_rollback.as_ref().map(|r| json!({
+                    "reason": r.reason,
+                    "from_revision": r.from_revision,
+                    "to_revision": r.to_revision,
+                })),
+            })),
             ApiCommand::GetDevices => reply(json!({
                 "status": "success",
                 "devices": Value::Object(self.doc.devices.iter()
