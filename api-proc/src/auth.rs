@@ -8,14 +8,6 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// How requests are authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMode {
-    /// No authentication (LedFx's behaviour).
-    #[default]
-    Open,
-}
-
 /// Middleware applied to the whole router.
 pub async fn authorize(request: Request, next: Next) -> Response {
     // Open mode: nothing to check yet. Future modes inspect the token and the route's

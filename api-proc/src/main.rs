@@ -8,7 +8,7 @@ use std::time::Duration;
 use api_proc::backend::Call;
 use api_proc::Backend;
 use proto::api::ApiReply;
-use proto::control::{r#async as framing, ToStage, ToSupervisor, PROTOCOL_VERSION};
+use proto::control::{r#async as framing, ToStage, ToSupervisor};
 use proto::exit::ExitCode;
 use proto::layout::Segment;
 use proto::stage::{StageKind, HTTP_LISTENER_FD};
@@ -52,7 +52,8 @@ async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> Exi
         }
     };
     let (mut reader, mut writer) = control.into_split();
-    if let Err(e) = handshake(&mut reader, &mut writer).await {
+    // The initial state snapshot is not needed: api-proc asks the owner for what it needs.
+    if let Err(e) = framing::stage_handshake(&mut reader, &mut writer, StageKind::Api).await {
         tracing::error!(error = %e, "control handshake failed");
         return match e {
             proto::control::ControlError::VersionMismatch { .. } => ExitCode::IpcVersionMismatch,
@@ -106,34 +107,6 @@ fn listener() -> std::io::Result<tokio::net::TcpListener> {
     let listener = std::net::TcpListener::from(fd);
     listener.set_nonblocking(true)?;
     tokio::net::TcpListener::from_std(listener)
-}
-
-async fn handshake(
-    reader: &mut OwnedReadHalf,
-    writer: &mut OwnedWriteHalf,
-) -> Result<(), proto::control::ControlError> {
-    framing::write_msg(
-        writer,
-        &ToSupervisor::Hello {
-            stage: StageKind::Api,
-            protocol_version: PROTOCOL_VERSION,
-            pid: std::process::id(),
-        },
-    )
-    .await?;
-    match framing::read_msg::<ToStage>(reader).await? {
-        ToStage::Welcome { protocol_version } if protocol_version == PROTOCOL_VERSION => {}
-        ToStage::Welcome { protocol_version } => {
-            return Err(proto::control::ControlError::VersionMismatch {
-                peer: protocol_version,
-                ours: PROTOCOL_VERSION,
-            })
-        }
-        _ => return Err(proto::control::ControlError::UnexpectedMessage),
-    }
-    // The initial state snapshot: api-proc asks for what it needs instead.
-    framing::read_msg::<ToStage>(reader).await?;
-    Ok(())
 }
 
 async fn write_loop(

@@ -166,6 +166,39 @@ pub mod r#async {
         r.read_exact(&mut body).await?;
         Ok(postcard::from_bytes(&body)?)
     }
+
+    /// Stage side of the handshake for async stages: hello, welcome, then the first state
+    /// snapshot, which is returned.
+    pub async fn stage_handshake(
+        reader: &mut (impl AsyncRead + Unpin),
+        writer: &mut (impl AsyncWrite + Unpin),
+        stage: StageKind,
+    ) -> Result<PipelineState, ControlError> {
+        write_msg(
+            writer,
+            &ToSupervisor::Hello {
+                stage,
+                protocol_version: PROTOCOL_VERSION,
+                pid: std::process::id(),
+            },
+        )
+        .await?;
+        match read_msg::<ToStage>(reader).await? {
+            ToStage::Welcome { protocol_version } if protocol_version == PROTOCOL_VERSION => {}
+            ToStage::Welcome { protocol_version } => {
+                return Err(ControlError::VersionMismatch {
+                    peer: protocol_version,
+                    ours: PROTOCOL_VERSION,
+                })
+            }
+            _ => return Err(ControlError::UnexpectedMessage),
+        }
+        loop {
+            if let ToStage::State(state) = read_msg::<ToStage>(reader).await? {
+                return Ok(state);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
