@@ -152,15 +152,6 @@ pub fn prepare_frame(src: &[u8], pixel_count: u32, center_offset: i32, out: &mut
     }
 }
 
-/// How old the first frame a sender accepts may be. Render-proc publishes every frame period,
-/// so anything older was left in the slot by a device that used it before (slots are reused)
-/// or by a render-proc that has been gone for a while.
-const FIRST_FRAME_MAX_AGE_NS: u64 = 1_000_000_000;
-
-fn is_fresh(published_ns: u64, now_ns: u64) -> bool {
-    now_ns.saturating_sub(published_ns) <= FIRST_FRAME_MAX_AGE_NS
-}
-
 /// Everything a device task needs.
 pub struct DeviceTask {
     pub spec: DeviceSpec,
@@ -237,10 +228,9 @@ impl DeviceTask {
             // overtook us on every retry) also keeps the previous frame.
             let latest = slot.latest_frame_no();
             if latest != frame_no {
-                if let Some(meta) = slot
-                    .read_latest(&mut scratch)
-                    .filter(|meta| have_frame || is_fresh(meta.timestamp_ns, proto::monotonic_ns()))
-                {
+                // The supervisor blanks a slot (an empty frame) before handing it to a new
+                // device, so a slot's leftovers from a deleted device are never sent.
+                if let Some(meta) = slot.read_latest(&mut scratch).filter(|meta| meta.len > 0) {
                     prepare_frame(
                         &scratch,
                         self.spec.pixel_count,
@@ -274,21 +264,6 @@ impl DeviceTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_recent_frame_can_be_the_first_one_sent() {
-        let now = 10_000_000_000;
-        assert!(is_fresh(now - 16_000_000, now));
-        assert!(is_fresh(now, now));
-        assert!(
-            !is_fresh(now - 2_000_000_000, now),
-            "a frame left by an earlier device"
-        );
-        assert!(
-            is_fresh(now + 5, now),
-            "clock skew between processes is not staleness"
-        );
-    }
 
     #[test]
     fn frames_are_padded_truncated_and_rotated() {

@@ -68,13 +68,13 @@ impl SharedMemory {
             len,
             source: e.into(),
         })?;
-        // Seal the size: no process (buggy or not) can shrink the segment under the others'
-        // mappings, which would turn their next access into SIGBUS.
-        rustix::fs::fcntl_add_seals(
-            &fd,
-            rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
-        )
-        .map_err(|e| ShmError::Resize {
+        // Seal the size, and seal the seals: no process (buggy or not) can shrink the segment
+        // under the others' mappings (their next access would be SIGBUS), nor add a seal such
+        // as FUTURE_WRITE that would stop a restarted stage from mapping it writable.
+        let seals = rustix::fs::SealFlags::SHRINK
+            | rustix::fs::SealFlags::GROW
+            | rustix::fs::SealFlags::SEAL;
+        rustix::fs::fcntl_add_seals(&fd, seals).map_err(|e| ShmError::Resize {
             len,
             source: e.into(),
         })?;

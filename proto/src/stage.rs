@@ -22,7 +22,9 @@ pub const ENV_SUPERVISOR_PID: &str = "LEDFX_RS_SUPERVISOR_PID";
 pub const ENV_STAGE: &str = "LEDFX_RS_STAGE";
 
 /// The four pipeline stages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum StageKind {
     Audio,
     Render,
@@ -131,6 +133,13 @@ pub fn bootstrap(kind: StageKind) -> Result<StageContext, BootstrapError> {
     let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
     if parent != Some(supervisor) {
         return Err(BootstrapError::SupervisorGone(supervisor));
+    }
+    // Only the supervisor decides when a stage stops. Service managers that signal every
+    // process of a service at once (systemd's default KillMode, s6) would otherwise kill the
+    // stages before the supervisor can stop them in order; the flag is never read.
+    let ignored = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, ignored.clone()).map_err(BootstrapError::Control)?;
     }
     let control = crate::shm::adopt_inherited_fd(CONTROL_FD).map_err(BootstrapError::Control)?;
     let segment = Segment::attach(SHM_FD)?;

@@ -1,11 +1,18 @@
-//! Crash-loop detection: a configuration change that makes a stage crash repeatedly (or exit
-//! saying the configuration is unusable) is rolled back to the last configuration under which
-//! every stage ran stably, and the reason is kept for `/api/info`.
+//! Crash-loop detection: a configuration change that makes a pipeline stage crash repeatedly
+//! (or exit saying the configuration is unusable) is rolled back to the last configuration
+//! under which every stage ran healthily, and the reason is kept for `/api/info`.
+//!
+//! Only changes made while the system was healthy can be blamed: the revision in force at
+//! that moment becomes the rollback target, and it stays the target through any quick
+//! follow-up changes (a slider being dragged) until the newest revision has itself run
+//! healthily for a while. A failure that persists whatever the configuration (a missing
+//! device, an overloaded machine) therefore never triggers rollback after rollback: once a
+//! rollback happened, the system is not healthy, so nothing is blamed until it is.
 //!
 //! The decision logic ([`Tracker`]) is pure and unit-tested; [`run`] feeds it the stage
-//! failures reported by the stage tasks and the revisions published by the state owner.
+//! events reported by the stage tasks and the revisions published by the state owner.
 
-use std::collections::VecDeque;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,29 +22,35 @@ use tokio::sync::{mpsc, watch};
 
 use crate::owner::OwnerHandle;
 
-/// A stage failure reported by its supervising task.
+/// The stages whose failures a configuration can cause: they receive the pipeline state.
+/// api-proc does not, so its failures never blame a change.
+const PIPELINE: [StageKind; 3] = [StageKind::Audio, StageKind::Render, StageKind::Output];
+
+/// What a stage task reports.
 #[derive(Debug, Clone, Copy)]
-pub struct Failure {
-    pub stage: StageKind,
-    /// The stage exited saying its configuration is unusable (exit code `BadConfig`).
-    pub bad_config: bool,
+pub enum StageEvent {
+    /// The stage said `Ready`.
+    Ready(StageKind),
+    /// The stage exited or was killed.
+    Failed {
+        stage: StageKind,
+        /// It exited with `BadConfig`: it says the configuration is unusable.
+        bad_config: bool,
+    },
 }
 
 /// When a failing configuration is rolled back.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
-    /// Failures counted within this window…
-    pub window: Duration,
-    /// …this many of them after a change trigger a rollback.
+    /// This many pipeline-stage failures after a blamable change trigger a rollback.
     pub threshold: usize,
-    /// A revision under which no stage failed for this long becomes the rollback target.
+    /// The system is healthy once every pipeline stage is up and none failed for this long.
     pub stable_after: Duration,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            window: Duration::from_secs(30),
             threshold: 3,
             stable_after: Duration::from_secs(5),
         }
@@ -47,20 +60,25 @@ impl Default for Policy {
 /// What to roll back to, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    /// The revision in force when the decision was made; the owner refuses the rollback if
+    /// anything was accepted since (it might be the user's fix).
+    pub against_revision: u64,
     pub to_revision: u64,
     pub reason: String,
 }
 
-/// Tracks revisions and failures; decides when to roll back.
+/// Tracks revisions and stage events; decides when to roll back.
 #[derive(Debug)]
 pub struct Tracker {
     policy: Policy,
     current: u64,
     current_since: Instant,
-    /// The last revision every stage ran under without failing for `stable_after`.
-    good: Option<u64>,
-    /// `(when, stage, revision in force)`.
-    failures: VecDeque<(Instant, StageKind, u64)>,
+    up: BTreeSet<StageKind>,
+    last_failure: Option<Instant>,
+    /// The revision to restore if the changes made since it break a stage.
+    target: Option<u64>,
+    /// Pipeline-stage failures since `target` was set.
+    failures: usize,
 }
 
 impl Tracker {
@@ -69,87 +87,96 @@ impl Tracker {
             policy,
             current: revision,
             current_since: now,
-            good: None,
-            failures: VecDeque::new(),
+            up: BTreeSet::new(),
+            last_failure: None,
+            target: None,
+            failures: 0,
         }
     }
 
-    /// The last known-good revision.
-    pub fn good(&self) -> Option<u64> {
-        self.good
+    /// Every pipeline stage is up and none has failed for `stable_after`.
+    fn healthy(&self, now: Instant) -> bool {
+        PIPELINE.iter().all(|s| self.up.contains(s))
+            && self
+                .last_failure
+                .is_none_or(|at| now.duration_since(at) >= self.policy.stable_after)
+    }
+
+    /// The revision changes are currently measured against, if any.
+    pub fn target(&self) -> Option<u64> {
+        self.target
     }
 
     /// A new desired state was published.
     pub fn revision_changed(&mut self, revision: u64, now: Instant) {
-        if revision != self.current {
-            self.current = revision;
-            self.current_since = now;
+        if revision == self.current {
+            return;
         }
+        let settled = now.duration_since(self.current_since) >= self.policy.stable_after;
+        if self.target.is_none() && settled && self.healthy(now) {
+            // A change away from a configuration that has proven itself: blamable.
+            self.target = Some(self.current);
+            self.failures = 0;
+        }
+        self.current = revision;
+        self.current_since = now;
     }
 
-    /// Periodic check: promotes the current revision to good once it has been stable.
+    /// Periodic check: once the newest revision has run healthily, it is fine, and the next
+    /// change is measured against it.
     pub fn tick(&mut self, now: Instant) {
-        let failed_since_change = self
-            .failures
-            .iter()
-            .any(|(at, _, _)| *at >= self.current_since);
-        if !failed_since_change
-            && now.duration_since(self.current_since) >= self.policy.stable_after
-        {
-            self.good = Some(self.current);
+        let settled = now.duration_since(self.current_since) >= self.policy.stable_after;
+        if self.target.is_some() && settled && self.healthy(now) {
+            self.target = None;
+            self.failures = 0;
         }
     }
 
-    /// A stage failed; returns a rollback decision when the current configuration is to blame.
-    pub fn failed(&mut self, failure: Failure, now: Instant) -> Option<Decision> {
-        self.failures.push_back((now, failure.stage, self.current));
-        while self
-            .failures
-            .front()
-            .is_some_and(|(at, _, _)| now.duration_since(*at) > self.policy.window)
-        {
-            self.failures.pop_front();
-        }
-        let good = self.good?;
-        if self.current <= good {
+    /// A stage event; a failure may yield a rollback decision.
+    pub fn event(&mut self, event: StageEvent, now: Instant) -> Option<Decision> {
+        let (stage, bad_config) = match event {
+            StageEvent::Ready(stage) => {
+                self.up.insert(stage);
+                return None;
+            }
+            StageEvent::Failed { stage, bad_config } => (stage, bad_config),
+        };
+        if !PIPELINE.contains(&stage) {
             return None;
         }
-        let since_change: Vec<&(Instant, StageKind, u64)> = self
-            .failures
-            .iter()
-            .filter(|(_, _, rev)| *rev > good)
-            .collect();
-        let looping = since_change.len() >= self.policy.threshold;
-        if !(looping || failure.bad_config) {
+        self.up.remove(&stage);
+        self.last_failure = Some(now);
+        let target = self.target?;
+        self.failures += 1;
+        if !bad_config && self.failures < self.policy.threshold {
             return None;
         }
-        let reason = if failure.bad_config {
+        let why = if bad_config {
             format!(
-                "{} cannot run with the configuration of revision {}",
-                failure.stage, self.current
+                "{stage} cannot run with the configuration of revision {}",
+                self.current
             )
         } else {
             format!(
-                "{} failed {} times within {} s after the configuration changed (revision {})",
-                failure.stage,
-                since_change.len(),
-                self.policy.window.as_secs(),
-                self.current
+                "{stage} failed {} times after the configuration changed (revision {})",
+                self.failures, self.current
             )
         };
-        self.failures.clear();
+        self.target = None;
+        self.failures = 0;
         Some(Decision {
-            to_revision: good,
-            reason: format!("{reason}; rolled back to revision {good}"),
+            against_revision: self.current,
+            to_revision: target,
+            reason: format!("{why}; rolled back to revision {target}"),
         })
     }
 }
 
-/// The health task: runs until the failure channel closes.
+/// The health task: runs until the event channel closes.
 pub async fn run(
     owner: OwnerHandle,
     mut states: watch::Receiver<Arc<PipelineState>>,
-    mut failures: mpsc::UnboundedReceiver<Failure>,
+    mut events: mpsc::UnboundedReceiver<StageEvent>,
     policy: Policy,
 ) {
     let mut tracker = Tracker::new(policy, states.borrow_and_update().revision, Instant::now());
@@ -163,12 +190,12 @@ pub async fn run(
                 let revision = states.borrow_and_update().revision;
                 tracker.revision_changed(revision, Instant::now());
             }
-            failure = failures.recv() => {
-                let Some(failure) = failure else { return };
-                if let Some(decision) = tracker.failed(failure, Instant::now()) {
-                    match owner.rollback(decision.to_revision, decision.reason.clone()).await {
+            event = events.recv() => {
+                let Some(event) = event else { return };
+                if let Some(decision) = tracker.event(event, Instant::now()) {
+                    match owner.rollback(decision.against_revision, decision.to_revision, decision.reason.clone()).await {
                         Ok(revision) => tracing::warn!(revision, reason = %decision.reason, "configuration rolled back"),
-                        Err(e) => tracing::error!(error = %e, reason = %decision.reason, "rollback not possible"),
+                        Err(e) => tracing::error!(error = %e, reason = %decision.reason, "rollback not done"),
                     }
                 }
             }
@@ -181,96 +208,129 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    const CRASH: Failure = Failure {
-        stage: StageKind::Render,
-        bad_config: false,
-    };
+    fn crash(stage: StageKind) -> StageEvent {
+        StageEvent::Failed {
+            stage,
+            bad_config: false,
+        }
+    }
 
-    fn policy() -> Policy {
-        Policy::default()
+    /// A tracker at revision 1 with every stage up, healthy since `t0`.
+    fn healthy_tracker(t0: Instant) -> Tracker {
+        let mut t = Tracker::new(Policy::default(), 1, t0);
+        for s in StageKind::ALL {
+            t.event(StageEvent::Ready(s), t0);
+        }
+        t
+    }
+
+    fn secs(t0: Instant, s: u64) -> Instant {
+        t0 + Duration::from_secs(s)
     }
 
     #[test]
-    fn a_revision_becomes_good_only_after_running_stably() {
+    fn repeated_crashes_after_a_change_from_a_healthy_system_roll_back() {
         let t0 = Instant::now();
-        let mut t = Tracker::new(policy(), 1, t0);
-        t.tick(t0 + Duration::from_secs(1));
-        assert_eq!(t.good(), None);
-        t.tick(t0 + Duration::from_secs(6));
-        assert_eq!(t.good(), Some(1));
-        t.revision_changed(2, t0 + Duration::from_secs(7));
-        t.failed(CRASH, t0 + Duration::from_secs(8));
-        t.tick(t0 + Duration::from_secs(20));
-        assert_eq!(t.good(), Some(1), "a revision with failures is not good");
-    }
-
-    #[test]
-    fn repeated_crashes_after_a_change_roll_back_to_the_good_revision() {
-        let t0 = Instant::now();
-        let mut t = Tracker::new(policy(), 1, t0);
-        t.tick(t0 + Duration::from_secs(6));
-        t.revision_changed(2, t0 + Duration::from_secs(7));
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert_eq!(t.failed(CRASH, at(8)), None);
-        assert_eq!(t.failed(CRASH, at(9)), None);
-        let decision = t.failed(CRASH, at(10)).expect("third crash rolls back");
-        assert_eq!(decision.to_revision, 1);
+        let mut t = healthy_tracker(t0);
+        t.revision_changed(2, secs(t0, 10));
+        assert_eq!(t.target(), Some(1));
+        assert_eq!(t.event(crash(StageKind::Render), secs(t0, 11)), None);
+        assert_eq!(t.event(crash(StageKind::Render), secs(t0, 11)), None);
+        let d = t
+            .event(crash(StageKind::Render), secs(t0, 12))
+            .expect("rollback");
+        assert_eq!((d.against_revision, d.to_revision), (2, 1));
         assert!(
-            decision.reason.contains("render-proc failed 3 times"),
+            d.reason.contains("render-proc failed 3 times"),
             "{}",
-            decision.reason
+            d.reason
         );
     }
 
     #[test]
-    fn crashes_spread_out_or_before_any_good_revision_do_not_roll_back() {
+    fn quick_follow_up_changes_keep_the_original_target() {
         let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        let mut t = Tracker::new(policy(), 1, t0);
-        // Nothing was ever stable: nothing to roll back to.
+        let mut t = healthy_tracker(t0);
+        t.revision_changed(2, secs(t0, 10));
+        t.revision_changed(3, secs(t0, 11));
+        t.revision_changed(4, secs(t0, 12));
+        t.tick(secs(t0, 13));
+        assert_eq!(t.target(), Some(1));
+        for _ in 0..2 {
+            t.event(crash(StageKind::Output), secs(t0, 13));
+        }
+        let d = t
+            .event(crash(StageKind::Output), secs(t0, 13))
+            .expect("rollback");
+        assert_eq!((d.against_revision, d.to_revision), (4, 1));
+    }
+
+    #[test]
+    fn a_change_that_runs_fine_becomes_the_new_baseline() {
+        let t0 = Instant::now();
+        let mut t = healthy_tracker(t0);
+        t.revision_changed(2, secs(t0, 10));
+        t.tick(secs(t0, 16));
+        assert_eq!(t.target(), None, "revision 2 proved itself");
+        t.revision_changed(3, secs(t0, 30));
+        assert_eq!(t.target(), Some(2));
+    }
+
+    #[test]
+    fn no_rollback_when_the_system_was_not_healthy_at_the_change() {
+        let t0 = Instant::now();
+        // Stages never became ready: nothing is known to be good.
+        let mut t = Tracker::new(Policy::default(), 1, t0);
+        t.revision_changed(2, secs(t0, 10));
         for s in 0..5 {
-            assert_eq!(t.failed(CRASH, at(s)), None);
+            assert_eq!(t.event(crash(StageKind::Render), secs(t0, 11 + s)), None);
         }
-        let mut t = Tracker::new(policy(), 1, t0);
-        t.tick(at(6));
-        t.revision_changed(2, at(7));
-        assert_eq!(t.failed(CRASH, at(10)), None);
-        assert_eq!(t.failed(CRASH, at(50)), None);
-        assert_eq!(
-            t.failed(CRASH, at(90)),
-            None,
-            "crashes 40 s apart are not a loop"
-        );
-    }
-
-    #[test]
-    fn crashes_under_the_good_revision_itself_do_not_roll_back() {
-        let t0 = Instant::now();
-        let mut t = Tracker::new(policy(), 4, t0);
-        t.tick(t0 + Duration::from_secs(6));
-        for s in 7..12 {
-            assert_eq!(t.failed(CRASH, t0 + Duration::from_secs(s)), None);
+        // A persistently failing stage: changes made meanwhile are not blamed either.
+        let mut t = healthy_tracker(t0);
+        t.event(crash(StageKind::Audio), secs(t0, 20));
+        t.revision_changed(2, secs(t0, 21));
+        assert_eq!(t.target(), None);
+        for s in 0..5 {
+            assert_eq!(t.event(crash(StageKind::Audio), secs(t0, 22 + s)), None);
         }
     }
 
     #[test]
-    fn a_bad_config_exit_rolls_back_at_once() {
+    fn after_a_rollback_nothing_more_is_rolled_back_until_the_system_is_healthy() {
         let t0 = Instant::now();
-        let mut t = Tracker::new(policy(), 1, t0);
-        t.tick(t0 + Duration::from_secs(6));
-        t.revision_changed(2, t0 + Duration::from_secs(7));
-        let bad = Failure {
+        let mut t = healthy_tracker(t0);
+        t.revision_changed(2, secs(t0, 10));
+        for _ in 0..3 {
+            t.event(crash(StageKind::Render), secs(t0, 11));
+        }
+        t.revision_changed(3, secs(t0, 11)); // the rollback itself
+        assert_eq!(t.target(), None);
+        for s in 0..6 {
+            assert_eq!(
+                t.event(crash(StageKind::Render), secs(t0, 12 + s)),
+                None,
+                "no ping-pong"
+            );
+        }
+    }
+
+    #[test]
+    fn api_failures_never_blame_a_change_and_bad_config_rolls_back_at_once() {
+        let t0 = Instant::now();
+        let mut t = healthy_tracker(t0);
+        t.revision_changed(2, secs(t0, 10));
+        for _ in 0..5 {
+            assert_eq!(t.event(crash(StageKind::Api), secs(t0, 11)), None);
+        }
+        let bad = StageEvent::Failed {
             stage: StageKind::Audio,
             bad_config: true,
         };
-        let decision = t
-            .failed(bad, t0 + Duration::from_secs(8))
-            .expect("rollback");
-        assert_eq!(decision.to_revision, 1);
+        let d = t.event(bad, secs(t0, 12)).expect("rollback");
         assert!(
-            decision.reason.starts_with("audio-proc cannot run"),
+            d.reason.starts_with("audio-proc cannot run"),
             "{}",
-            decision.reason
+            d.reason
         );
     }
 }

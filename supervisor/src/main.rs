@@ -55,6 +55,9 @@ fn tracing_subscriber_filter(filter: &str) -> tracing_subscriber::EnvFilter {
 }
 
 async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<()> {
+    // Before anything is spawned, so a signal during start-up is a clean shutdown too.
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let config_dir = cli.config_dir();
     let store = ConfigStore::open(&config_dir).context("opening the config directory")?;
     let loaded = store.load();
@@ -129,12 +132,12 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     if !store.path().exists() || state.doc != on_disk {
         store.save(&state.doc).context("writing config.json")?;
     }
-    let (owner, states) = supervisor::owner::spawn(state, store);
-    let (failures_tx, failures_rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(supervisor::health::run(
+    let (owner, states) = supervisor::owner::spawn(state, store, Some(segment.clone()));
+    let (health_tx, health_rx) = tokio::sync::mpsc::unbounded_channel();
+    let health = tokio::spawn(supervisor::health::run(
         owner.clone(),
         states.clone(),
-        failures_rx,
+        health_rx,
         supervisor::health::Policy::default(),
     ));
     let spawner = stages::Spawner::start(tokio::runtime::Handle::current())
@@ -146,7 +149,7 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
         http_listener: Arc::new(OwnedFd::from(listener)),
         owner,
         states,
-        failures: failures_tx,
+        health: health_tx,
         env: child_env,
         audio_source: cli.audio.clone(),
     };
@@ -163,13 +166,13 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     }
     drop(env);
 
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
     tracing::info!(signal = which, "shutting down");
+    // Stages going away now are not a configuration problem: no rollbacks from here on.
+    health.abort();
     // In order: stop taking requests, then stop producing frames, and stop sending last so
     // output-proc can blank the devices. Each phase is bounded, so the whole shutdown stays
     // within 2 s; whatever is still running when we exit dies with us (PR_SET_PDEATHSIG).

@@ -15,13 +15,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{ConfigDoc, ConfigStore};
 use crate::state::State;
 
-/// How many past configurations are kept for rolling back.
-const HISTORY: usize = 32;
+/// How many past configurations are kept for rolling back (a few KiB each). Generous, so a
+/// rollback target survives a long burst of changes such as a slider being dragged.
+const HISTORY: usize = 256;
 
 /// A request to the owner.
 enum Request {
     Api(ApiCommand, oneshot::Sender<ApiReply>),
     Rollback {
+        against_revision: u64,
         to_revision: u64,
         reason: String,
         reply: oneshot::Sender<Result<u64, String>>,
@@ -62,11 +64,19 @@ impl OwnerHandle {
     }
 
     /// Restores the configuration that was in force at `to_revision` (persisted and published
-    /// as a new revision, which is returned). `reason` is kept for the API to report.
-    pub async fn rollback(&self, to_revision: u64, reason: String) -> Result<u64, String> {
+    /// as a new revision, which is returned), provided the current revision is still
+    /// `against_revision`: a change accepted after the decision is never thrown away.
+    /// `reason` is kept for the API to report.
+    pub async fn rollback(
+        &self,
+        against_revision: u64,
+        to_revision: u64,
+        reason: String,
+    ) -> Result<u64, String> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Rollback {
+                against_revision,
                 to_revision,
                 reason,
                 reply: tx,
@@ -82,6 +92,9 @@ struct Owner {
     state: State,
     store: ConfigStore,
     feed: watch::Sender<Arc<PipelineState>>,
+    /// The shared segment, to blank the pixel slot of a newly added device before any stage
+    /// hears of it (a slot may still hold the last frame of a device deleted earlier).
+    segment: Option<Arc<proto::layout::Segment>>,
     /// `(revision, document)` of recent accepted configurations, oldest first.
     history: VecDeque<(u64, ConfigDoc)>,
 }
@@ -124,18 +137,44 @@ impl Owner {
             }
         }
         candidate.revision = self.state.revision + 1;
+        let doc_changed = candidate.doc != self.state.doc;
         self.state = candidate;
-        self.history
-            .push_back((self.state.revision, self.state.doc.clone()));
-        if self.history.len() > HISTORY {
-            self.history.pop_front();
+        if doc_changed {
+            self.history
+                .push_back((self.state.revision, self.state.doc.clone()));
+            if self.history.len() > HISTORY {
+                self.history.pop_front();
+            }
         }
-        self.feed.send_replace(Arc::new(self.state.pipeline()));
+        let pipeline = self.state.pipeline();
+        if let Some(segment) = &self.segment {
+            let previous = self.feed.borrow();
+            for device in &pipeline.devices {
+                if !previous.devices.iter().any(|d| d.slot == device.slot) {
+                    // An empty frame means "nothing yet" to output-proc.
+                    segment
+                        .device_slot(device.slot)
+                        .publish(&[], proto::monotonic_ns());
+                }
+            }
+        }
+        self.feed.send_replace(Arc::new(pipeline));
         Ok(self.state.revision)
     }
 
-    async fn rollback(&mut self, to_revision: u64, reason: String) -> Result<u64, String> {
-        let Some((_, doc)) = self.history.iter().find(|(r, _)| *r == to_revision) else {
+    async fn rollback(
+        &mut self,
+        against_revision: u64,
+        to_revision: u64,
+        reason: String,
+    ) -> Result<u64, String> {
+        if self.state.revision != against_revision {
+            return Err(format!(
+                "the configuration changed again (revision {} is current, not {against_revision})",
+                self.state.revision
+            ));
+        }
+        let Some((_, doc)) = self.history.iter().rev().find(|(r, _)| *r <= to_revision) else {
             return Err(format!("revision {to_revision} is no longer kept"));
         };
         if *doc == self.state.doc {
@@ -158,6 +197,7 @@ impl Owner {
 pub fn spawn(
     state: State,
     store: ConfigStore,
+    segment: Option<Arc<proto::layout::Segment>>,
 ) -> (OwnerHandle, watch::Receiver<Arc<PipelineState>>) {
     let (tx, mut rx) = mpsc::channel::<Request>(64);
     let (feed, feed_rx) = watch::channel(Arc::new(state.pipeline()));
@@ -166,6 +206,7 @@ pub fn spawn(
         state,
         store,
         feed,
+        segment,
         history,
     };
     tokio::spawn(async move {
@@ -182,11 +223,13 @@ pub fn spawn(
                     let _ = reply_to.send(reply);
                 }
                 Request::Rollback {
+                    against_revision,
                     to_revision,
                     reason,
                     reply,
                 } => {
-                    let _ = reply.send(owner.rollback(to_revision, reason).await);
+                    let result = owner.rollback(against_revision, to_revision, reason).await;
+                    let _ = reply.send(result);
                 }
             }
         }
@@ -214,7 +257,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ConfigStore::open(dir.path()).unwrap();
         let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, mut feed) = spawn(state, store.clone());
+        let (owner, mut feed) = spawn(state, store.clone(), None);
         let before = feed.borrow_and_update().revision;
         owner.call(create("Lamp")).await.unwrap();
         let saved = store.load().doc;
@@ -240,7 +283,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ConfigStore::open(&dir.path().join("cfg")).unwrap();
         let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, feed) = spawn(state, store);
+        let (owner, feed) = spawn(state, store, None);
         // Replace the config directory with a file: every write into it now fails.
         std::fs::remove_dir_all(dir.path().join("cfg")).unwrap();
         std::fs::write(dir.path().join("cfg"), b"not a directory").unwrap();
@@ -260,7 +303,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ConfigStore::open(dir.path()).unwrap();
         let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, mut feed) = spawn(state, store.clone());
+        let (owner, mut feed) = spawn(state, store.clone(), None);
         owner.call(create("Lamp")).await.unwrap();
         let good = feed.borrow_and_update().revision;
         let set = ApiCommand::SetEffect {
@@ -271,8 +314,16 @@ mod tests {
         owner.call(set).await.unwrap();
         let before = feed.borrow_and_update().virtuals[0].effect.clone();
         assert!(before.is_some());
+        let current = feed.borrow().revision;
+        assert!(
+            owner
+                .rollback(current - 1, good, "stale".into())
+                .await
+                .is_err(),
+            "a decision made against an older revision is refused"
+        );
         let revision = owner
-            .rollback(good, "render-proc kept crashing".into())
+            .rollback(current, good, "render-proc kept crashing".into())
             .await
             .unwrap();
         assert_eq!(revision, good + 2, "a rollback is a new revision");
@@ -286,7 +337,44 @@ mod tests {
         assert_eq!(info["last_rollback"]["reason"], "render-proc kept crashing");
         assert_eq!(info["last_rollback"]["to_revision"], good);
         // Rolling back to what is already in force, or to an unknown revision, is refused.
-        assert!(owner.rollback(revision, "again".into()).await.is_err());
-        assert!(owner.rollback(999, "unknown".into()).await.is_err());
+        assert!(owner
+            .rollback(revision, good, "again".into())
+            .await
+            .is_err());
+        assert!(owner.rollback(revision, 0, "unknown".into()).await.is_err());
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+    use crate::config::ConfigDoc;
+    use proto::api::Json;
+    use proto::pipeline::AudioSource;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_new_device_starts_with_an_empty_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        let segment = Arc::new(proto::layout::Segment::create().unwrap());
+        // Leftover pixels of some earlier device in every slot.
+        for slot in 0..4 {
+            segment.device_slot(slot).publish(&[255; 30], 1);
+        }
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, feed) = spawn(state, store, Some(segment.clone()));
+        let create = ApiCommand::CreateDevice {
+            device_type: "dummy".into(),
+            config: Json::from_value(&json!({"name": "Lamp", "pixel_count": 10})),
+        };
+        owner.call(create).await.unwrap();
+        let slot = feed.borrow().devices[0].slot;
+        let mut frame = vec![1];
+        segment.device_slot(slot).read_latest(&mut frame).unwrap();
+        assert!(
+            frame.is_empty(),
+            "the slot was blanked before the device was published"
+        );
     }
 }

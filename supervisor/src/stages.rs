@@ -93,8 +93,8 @@ pub struct StageEnv {
     pub http_listener: Arc<OwnedFd>,
     pub owner: OwnerHandle,
     pub states: watch::Receiver<Arc<PipelineState>>,
-    /// Where stage failures are reported for crash-loop detection.
-    pub failures: mpsc::UnboundedSender<crate::health::Failure>,
+    /// Where readiness and failures are reported for crash-loop detection.
+    pub health: mpsc::UnboundedSender<crate::health::StageEvent>,
     /// Extra environment for children (log settings, public URL).
     pub env: Vec<(String, String)>,
     pub audio_source: AudioSource,
@@ -133,6 +133,7 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
             return;
         }
         let started = Instant::now();
+        let started_revision = env.states.borrow().revision;
         let end = run_once(kind, &env, shutdown.clone()).await;
         let stopping = *shutdown.borrow();
         if matches!(end, RunEnd::ShutdownRequested)
@@ -145,9 +146,11 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
             failures = 0;
         }
         failures += 1;
-        let bad_config = matches!(&end, RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok);
+        // Only the stage's own verdict on its configuration makes a change suspect at once;
+        // a usage error or a version mismatch is about the binaries, not the configuration.
+        let bad_config = matches!(end, RunEnd::Exited(Some(ExitCode::BadConfig), _));
         if !matches!(end, RunEnd::SpawnFailed(_)) {
-            let _ = env.failures.send(crate::health::Failure {
+            let _ = env.health.send(crate::health::StageEvent::Failed {
                 stage: kind,
                 bad_config,
             });
@@ -175,12 +178,14 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
             RunEnd::ShutdownRequested => return,
         };
         // A stage waiting out a bad configuration is retried as soon as the configuration
-        // changes (for example after a rollback).
+        // differs from the one it failed with (for example after a rollback). Comparing
+        // revisions, not waiting for a change notification, cannot miss a rollback that was
+        // published while this task was still deciding.
         let mut states = env.states.clone();
-        states.borrow_and_update();
+        let waiting_out_config = matches!(&end, RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = states.changed(), if bad_config => {}
+            _ = states.wait_for(|s| s.revision != started_revision), if waiting_out_config => {}
             _ = wait_for_shutdown(&mut shutdown) => return,
         }
     }
@@ -308,6 +313,7 @@ async fn run_once(kind: StageKind, env: &StageEnv, mut shutdown: watch::Receiver
                     // The heartbeat is judged from the moment the stage says it is ready.
                     last_beats = heartbeat.beats();
                     last_progress = Instant::now();
+                    let _ = env.health.send(crate::health::StageEvent::Ready(kind));
                 }
                 let ready = *ready_rx.borrow_and_update();
                 if !ready {

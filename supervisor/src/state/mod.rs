@@ -651,10 +651,22 @@ impl State {
     /// The state the stages run.
     pub fn pipeline(&self) -> PipelineState {
         let doc = &self.doc;
-        let live = |v: &VirtualEntry| v.active && v.effect.is_some();
+        // Entries ledfx-rs cannot run yet (kept from a LedFx config) are left out.
+        let live = |v: &VirtualEntry| {
+            v.active
+                && v.effect
+                    .as_ref()
+                    .is_some_and(|e| is_supported_effect(&e.effect_type))
+        };
+        let slot_of = |device_id: &str| {
+            doc.device(device_id)
+                .filter(|d| is_supported_device(&d.device_type))
+                .and_then(|d| self.slots.get(&d.id).copied())
+        };
         let devices = doc
             .devices
             .iter()
+            .filter(|d| is_supported_device(&d.device_type))
             .filter_map(|d| {
                 let slot = *self.slots.get(&d.id)?;
                 // While paused, output-proc stops sending but the device stays claimed, so
@@ -702,7 +714,7 @@ impl State {
                             device_slot: if s.0.starts_with("gap-") {
                                 None
                             } else {
-                                self.slots.get(&s.0).copied()
+                                slot_of(&s.0)
                             },
                             start: s.1.max(0) as u32,
                             end: s.2.max(s.1).max(0) as u32,
@@ -731,11 +743,15 @@ impl State {
                     frequency_max: i("frequency_max", 15000) as u32,
                     rows: i("rows", 1).max(1) as u32,
                     active: live(v),
-                    effect: v.effect.as_ref().map(|e| EffectSpec {
-                        effect_type: e.effect_type.clone(),
-                        config_json: Value::Object(e.config.clone()).to_string(),
-                        instance: self.instances.get(&v.id).copied().unwrap_or(0),
-                    }),
+                    effect: v
+                        .effect
+                        .as_ref()
+                        .filter(|e| is_supported_effect(&e.effect_type))
+                        .map(|e| EffectSpec {
+                            effect_type: e.effect_type.clone(),
+                            config_json: Value::Object(e.config.clone()).to_string(),
+                            instance: self.instances.get(&v.id).copied().unwrap_or(0),
+                        }),
                 }
             })
             .collect();
@@ -783,6 +799,14 @@ impl State {
     }
 }
 
+fn is_supported_device(device_type: &str) -> bool {
+    output_proc::device_types().any(|t| t == device_type)
+}
+
+fn is_supported_effect(effect_type: &str) -> bool {
+    render_proc::effect_name(effect_type).is_some()
+}
+
 /// Repairs a loaded document (see [`State::new`]); returns what was changed.
 fn normalize(doc: &mut ConfigDoc) -> Vec<String> {
     let mut warnings = Vec::new();
@@ -792,6 +816,14 @@ fn normalize(doc: &mut ConfigDoc) -> Vec<String> {
         if !seen.insert(d.id.clone()) {
             warnings.push(format!("device {}: duplicate id, dropped", d.id));
             return false;
+        }
+        if !is_supported_device(&d.device_type) {
+            // Someone's LedFx setup: keep it as it is for when the protocol exists.
+            warnings.push(format!(
+                "device {}: type {:?} is not supported by ledfx-rs yet; kept, not driven",
+                d.id, d.device_type
+            ));
+            return true;
         }
         match output_proc::validate_device_config(&d.device_type, &Value::Object(d.config.clone()))
         {
@@ -808,6 +840,14 @@ fn normalize(doc: &mut ConfigDoc) -> Vec<String> {
             }
         }
     });
+    if doc.devices.len() > MAX_DEVICE_SLOTS {
+        warnings.push(format!(
+            "{} devices, but ledfx-rs drives at most {MAX_DEVICE_SLOTS}; the rest are kept, not driven",
+            doc.devices.len()
+        ));
+    }
+    let seen_devices: std::collections::BTreeSet<String> =
+        doc.devices.iter().map(|d| d.id.clone()).collect();
     let mut seen = std::collections::BTreeSet::new();
     doc.virtuals.retain(|v| {
         let fresh = seen.insert(v.id.clone());
@@ -844,7 +884,7 @@ fn normalize(doc: &mut ConfigDoc) -> Vec<String> {
         }
         let before = v.segments.len();
         v.segments
-            .retain(|s| s.0.starts_with("gap-") || sizes.contains_key(&s.0));
+            .retain(|s| s.0.starts_with("gap-") || seen_devices.contains(&s.0));
         if v.segments.len() != before {
             warnings.push(format!(
                 "virtual {}: dropped segments on unknown devices",
@@ -859,6 +899,17 @@ fn normalize(doc: &mut ConfigDoc) -> Vec<String> {
                 seg.1 = seg.1.max(0);
                 seg.2 = seg.2.max(seg.1);
             }
+        }
+        if let Some(e) = v
+            .effect
+            .as_ref()
+            .filter(|e| !is_supported_effect(&e.effect_type))
+        {
+            warnings.push(format!(
+                "virtual {}: effect {:?} is not supported by ledfx-rs yet; kept, not rendered",
+                v.id, e.effect_type
+            ));
+            continue;
         }
         let checked = v.effect.as_ref().map(|e| {
             let result = render_proc::validate_effect_config(

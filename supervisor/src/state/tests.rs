@@ -246,7 +246,17 @@ fn a_broken_config_is_repaired_on_load_with_warnings() {
     .unwrap();
     let (state, warnings) = State::new(doc, AudioSource::None);
     println!("{warnings:#?}");
-    assert_eq!(state.doc.devices.len(), 1);
+    let kept: Vec<&str> = state.doc.devices.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(
+        kept,
+        ["good", "alien"],
+        "an unsupported device type is kept, a broken one dropped"
+    );
+    assert_eq!(
+        state.pipeline().devices.len(),
+        1,
+        "only supported devices are driven"
+    );
     let v = &state.doc.virtuals[0];
     assert_eq!(v.config["mapping"], "span");
     assert_eq!(
@@ -299,4 +309,30 @@ fn a_new_installation_gets_a_stable_uuid_shaped_instance_id() {
     assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
     let (again, _) = State::new(s.doc.clone(), AudioSource::None);
     assert_eq!(again.doc.core["instance_id"], id.as_str());
+}
+
+#[test]
+fn effects_ledfx_rs_does_not_have_yet_are_kept_but_not_rendered() {
+    let doc = ConfigDoc::from_value(json!({
+        "devices": [{"id": "a", "type": "ddp", "config": {"name": "A", "ip_address": "127.0.0.1", "pixel_count": 10}}],
+        "virtuals": [{"id": "a", "config": {"name": "A"}, "is_device": "a", "segments": [["a", 0, 9, false]],
+                      "active": true, "effect": {"type": "scroll", "config": {"speed": 3}}}]
+    }))
+    .unwrap();
+    let (state, warnings) = State::new(doc, AudioSource::None);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("\"scroll\" is not supported")),
+        "{warnings:?}"
+    );
+    let v = &state.doc.virtuals[0];
+    assert_eq!(
+        v.effect.as_ref().unwrap().config["speed"],
+        3,
+        "kept untouched"
+    );
+    let p = state.pipeline();
+    assert!(p.virtuals[0].effect.is_none() && !p.virtuals[0].active);
+    assert!(!p.devices[0].active);
 }
