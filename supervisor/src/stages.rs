@@ -149,6 +149,8 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
         // Only the stage's own verdict on its configuration makes a change suspect at once;
         // a usage error or a version mismatch is about the binaries, not the configuration.
         let bad_config = matches!(end, RunEnd::Exited(Some(ExitCode::BadConfig), _));
+        // Exit codes that say restarting the same way would fail the same way.
+        let unusable = matches!(&end, RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok);
         if !matches!(end, RunEnd::SpawnFailed(_)) {
             let _ = env.health.send(crate::health::StageEvent::Failed {
                 stage: kind,
@@ -156,7 +158,7 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
             });
         }
         let delay = match &end {
-            RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok => {
+            RunEnd::Exited(Some(code), _) if unusable => {
                 tracing::error!(stage = %kind, exit = %code, "stage cannot run with this configuration; retrying in {}s", BAD_CONFIG_RETRY.as_secs());
                 BAD_CONFIG_RETRY
             }
@@ -182,10 +184,9 @@ pub async fn supervise(kind: StageKind, env: StageEnv, mut shutdown: watch::Rece
         // revisions, not waiting for a change notification, cannot miss a rollback that was
         // published while this task was still deciding.
         let mut states = env.states.clone();
-        let waiting_out_config = matches!(&end, RunEnd::Exited(Some(code), _) if !code.should_restart() && *code != ExitCode::Ok);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = states.wait_for(|s| s.revision != started_revision), if waiting_out_config => {}
+            _ = states.wait_for(|s| s.revision != started_revision), if unusable => {}
             _ = wait_for_shutdown(&mut shutdown) => return,
         }
     }
