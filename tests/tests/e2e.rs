@@ -83,6 +83,17 @@ fn ddp_rainbow_is_delivered_animating_at_the_refresh_rate() {
     assert_eq!(first.destination, 1);
     assert!((1..=15).contains(&first.sequence));
     assert_animating_at_full_rate(&mut rx, 300, "rainbow 300 px");
+    // LedFx's rainbow is HSV with saturation 0.95 and value 1: every pixel has one channel at
+    // full scale and its weakest channel at 255 × 0.05 = 12.75, truncated to 12.
+    let frame = rx.next_frame(Duration::from_secs(1)).expect("a frame");
+    for (i, px) in frame.rgb.chunks(3).enumerate() {
+        let (max, min) = (px.iter().max().copied(), px.iter().min().copied());
+        assert_eq!(
+            (max, min),
+            (Some(255), Some(12)),
+            "pixel {i} = {px:?} is not a rainbow colour"
+        );
+    }
     // Sequence numbers advance 1..15 frame by frame.
     let frames = rx.collect(Duration::from_millis(300));
     let steps_ok = frames
