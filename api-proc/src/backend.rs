@@ -12,8 +12,10 @@ use tokio::sync::{mpsc, oneshot};
 /// One pending call: the command and where its reply goes.
 pub type Call = (ApiCommand, oneshot::Sender<ApiReply>);
 
-/// How long a handler waits for the state owner before giving up.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a handler waits for the state owner before giving up. Longer than the owner's
+/// expiry for unapplied commands (`proto::control::API_COMMAND_EXPIRY_NS`), so a request
+/// reported as timed out has certainly not been applied.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Handle for sending commands to the state owner.
 #[derive(Debug, Clone)]

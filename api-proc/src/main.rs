@@ -140,6 +140,7 @@ async fn forward_calls(
             .send(ToSupervisor::Api {
                 request_id,
                 command,
+                sent_ns: proto::monotonic_ns(),
             })
             .await
             .is_err()

@@ -16,7 +16,11 @@ use crate::pipeline::PipelineState;
 use crate::stage::StageKind;
 
 /// Version of the control protocol; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+/// An API command not yet applied this long after api-proc sent it is dropped unapplied:
+/// its HTTP client was answered with a timeout (api-proc waits longer than this), so applying
+/// it now would change state behind a reported failure.
+pub const API_COMMAND_EXPIRY_NS: u64 = 10_000_000_000;
 /// Largest accepted message, to bound memory on a corrupt length.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -35,6 +39,8 @@ pub enum ToSupervisor {
     Api {
         request_id: u64,
         command: ApiCommand,
+        /// `CLOCK_MONOTONIC` time api-proc sent it (system-wide, so comparable here).
+        sent_ns: u64,
     },
 }
 

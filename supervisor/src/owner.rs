@@ -21,7 +21,9 @@ const HISTORY: usize = 256;
 
 /// A request to the owner.
 enum Request {
-    Api(ApiCommand, oneshot::Sender<ApiReply>),
+    /// A command, the `CLOCK_MONOTONIC` time after which it must not be applied, and where
+    /// the reply goes.
+    Api(ApiCommand, Option<u64>, oneshot::Sender<ApiReply>),
     Rollback {
         against_revision: u64,
         to_revision: u64,
@@ -39,7 +41,7 @@ pub struct OwnerHandle {
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Request::Api(command, _) => f.debug_tuple("Api").field(command).finish(),
+            Request::Api(command, _, _) => f.debug_tuple("Api").field(command).finish(),
             Request::Rollback { to_revision, .. } => f
                 .debug_struct("Rollback")
                 .field("to_revision", to_revision)
@@ -51,13 +53,19 @@ impl std::fmt::Debug for Request {
 impl OwnerHandle {
     /// Applies `command` and waits for the reply.
     pub async fn call(&self, command: ApiCommand) -> ApiReply {
+        self.call_until(command, None).await
+    }
+
+    /// Like [`OwnerHandle::call`], but the command is dropped unapplied (with an error reply)
+    /// if the owner only gets to it after `expires_ns` (`CLOCK_MONOTONIC`).
+    pub async fn call_until(&self, command: ApiCommand, expires_ns: Option<u64>) -> ApiReply {
         let (tx, rx) = oneshot::channel();
         let gone = || ApiFailure {
             kind: FailureKind::Internal,
             reason: "ledfx-rs is shutting down".into(),
         };
         self.tx
-            .send(Request::Api(command, tx))
+            .send(Request::Api(command, expires_ns, tx))
             .await
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
@@ -212,7 +220,14 @@ pub fn spawn(
     tokio::spawn(async move {
         while let Some(request) = rx.recv().await {
             match request {
-                Request::Api(command, reply_to) => {
+                Request::Api(_, Some(expires_ns), reply_to)
+                    if proto::monotonic_ns() > expires_ns =>
+                {
+                    let _ = reply_to.send(Err(ApiFailure::internal(
+                        "the request waited too long and was not applied; nothing was changed",
+                    )));
+                }
+                Request::Api(command, _, reply_to) => {
                     let reply = match owner.handle_api(command) {
                         Err(unchanged) => unchanged,
                         Ok((candidate, reply)) => match owner.commit(candidate).await {
@@ -342,6 +357,34 @@ mod tests {
             .await
             .is_err());
         assert!(owner.rollback(revision, 0, "unknown".into()).await.is_err());
+    }
+}
+
+#[cfg(test)]
+mod expiry_tests {
+    use super::*;
+    use crate::config::ConfigDoc;
+    use proto::api::Json;
+    use proto::pipeline::AudioSource;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn an_expired_command_is_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, feed) = spawn(state, store, None);
+        let create = ApiCommand::CreateDevice {
+            device_type: "dummy".into(),
+            config: Json::from_value(&json!({"name": "Lamp", "pixel_count": 10})),
+        };
+        let expired = Some(proto::monotonic_ns() - 1);
+        let err = owner.call_until(create.clone(), expired).await.unwrap_err();
+        assert!(err.reason.contains("not applied"), "{}", err.reason);
+        assert!(feed.borrow().devices.is_empty());
+        let later = Some(proto::monotonic_ns() + 10_000_000_000);
+        owner.call_until(create, later).await.unwrap();
+        assert_eq!(feed.borrow().devices.len(), 1);
     }
 }
 

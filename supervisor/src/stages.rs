@@ -427,11 +427,13 @@ async fn serve_connection(
             Ok(ToSupervisor::Api {
                 request_id,
                 command,
+                sent_ns,
             }) if kind == StageKind::Api => {
                 let owner = env.owner.clone();
                 let to_stage = to_stage.clone();
+                let expires_ns = sent_ns.saturating_add(proto::control::API_COMMAND_EXPIRY_NS);
                 tokio::spawn(async move {
-                    let reply = owner.call(command).await;
+                    let reply = owner.call_until(command, Some(expires_ns)).await;
                     let _ = to_stage.send(ToStage::ApiReply { request_id, reply }).await;
                 });
             }
