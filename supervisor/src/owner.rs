@@ -110,7 +110,21 @@ struct Owner {
 impl Owner {
     fn handle_api(&mut self, command: ApiCommand) -> Result<(State, ApiReply), ApiReply> {
         if command.is_read_only() {
-            return Err(self.state.apply(command));
+            let lists_devices = matches!(command, ApiCommand::GetDevices);
+            let reply = self.state.apply(command);
+            return Err(match (reply, &self.segment) {
+                (Ok(json), Some(segment)) if lists_devices => {
+                    let mut value = json.to_value();
+                    mark_online(
+                        &mut value,
+                        &self.feed.borrow(),
+                        segment,
+                        proto::monotonic_ns(),
+                    );
+                    Ok(proto::api::Json::from_value(&value))
+                }
+                (reply, _) => reply,
+            });
         }
         let mut candidate = self.state.clone();
         let reply = candidate.apply(command);
@@ -197,6 +211,30 @@ impl Owner {
         });
         tracing::error!(%reason, from = self.state.revision, to = to_revision, "rolling the configuration back");
         self.commit(candidate).await.map_err(|e| e.reason)
+    }
+}
+
+/// A device that is being driven counts as online while output-proc's sends to it succeed
+/// (a successful send within the last second); one that is not driven keeps LedFx's default,
+/// online. An unresolvable host or a refused destination therefore shows as offline.
+const ONLINE_WITHIN_NS: u64 = 1_000_000_000;
+
+fn mark_online(
+    reply: &mut serde_json::Value,
+    pipeline: &PipelineState,
+    segment: &proto::layout::Segment,
+    now_ns: u64,
+) {
+    let Some(devices) = reply.get_mut("devices").and_then(|d| d.as_object_mut()) else {
+        return;
+    };
+    for spec in pipeline.devices.iter().filter(|d| d.active) {
+        let Some(view) = devices.get_mut(&spec.id) else {
+            continue;
+        };
+        let last = segment.device_stats(spec.slot).last_send_ns();
+        let online = last != 0 && now_ns.saturating_sub(last) <= ONLINE_WITHIN_NS;
+        view["online"] = serde_json::Value::Bool(online);
     }
 }
 
@@ -385,6 +423,57 @@ mod expiry_tests {
         let later = Some(proto::monotonic_ns() + 10_000_000_000);
         owner.call_until(create, later).await.unwrap();
         assert_eq!(feed.borrow().devices.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod online_tests {
+    use super::*;
+    use crate::config::ConfigDoc;
+    use proto::api::{EffectConfigArg, Json};
+    use proto::pipeline::AudioSource;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_driven_device_is_online_only_while_sends_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        let segment = Arc::new(proto::layout::Segment::create().unwrap());
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, feed) = spawn(state, store, Some(segment.clone()));
+        let create = ApiCommand::CreateDevice {
+            device_type: "ddp".into(),
+            config: Json::from_value(
+                &json!({"name": "Lamp", "ip_address": "127.0.0.1", "pixel_count": 10}),
+            ),
+        };
+        owner.call(create).await.unwrap();
+        let online = |owner: OwnerHandle| async move {
+            owner.call(ApiCommand::GetDevices).await.unwrap().to_value()["devices"]["lamp"]
+                ["online"]
+                .clone()
+        };
+        assert_eq!(
+            online(owner.clone()).await,
+            true,
+            "not driven: LedFx's default"
+        );
+        let set = ApiCommand::SetEffect {
+            virtual_id: "lamp".into(),
+            effect_type: "rainbow".into(),
+            config: EffectConfigArg::Last,
+        };
+        owner.call(set).await.unwrap();
+        assert_eq!(
+            online(owner.clone()).await,
+            false,
+            "driven, nothing sent yet"
+        );
+        let slot = feed.borrow().devices[0].slot;
+        segment
+            .device_stats(slot)
+            .record_sent(proto::monotonic_ns());
+        assert_eq!(online(owner.clone()).await, true, "driven and sending");
     }
 }
 

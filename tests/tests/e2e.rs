@@ -104,6 +104,9 @@ fn ddp_rainbow_is_delivered_animating_at_the_refresh_rate() {
         steps_ok * 10 >= frames.len().saturating_sub(1) * 9,
         "sequence numbers do not advance"
     );
+    let (_, devices) = ledfx.request("GET", "/api/devices", "");
+    assert_eq!(devices["devices"][&id]["online"], true, "{devices}");
+    assert_eq!(devices["devices"][&id]["active_virtuals"], json!([id]));
     let (_, virtuals) = ledfx.request("GET", "/api/virtuals", "");
     assert_eq!(virtuals["virtuals"][&id]["active"], true);
     assert_eq!(virtuals["virtuals"][&id]["effect"]["type"], "rainbow");
