@@ -181,7 +181,13 @@ pub async fn run(
 ) {
     let mut tracker = Tracker::new(policy, states.borrow_and_update().revision, Instant::now());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut pinned = None;
     loop {
+        // The owner keeps only a few recent configurations; it must keep the target.
+        if tracker.target() != pinned {
+            pinned = tracker.target();
+            owner.pin(pinned).await;
+        }
         tokio::select! {
             changed = states.changed() => {
                 if changed.is_err() {

@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{ConfigDoc, ConfigStore};
 use crate::state::State;
 
-/// How many past configurations are kept for rolling back (a few KiB each). Generous, so a
-/// rollback target survives a long burst of changes such as a slider being dragged.
-const HISTORY: usize = 256;
+/// How many recent configurations are kept (as compact JSON) until the health task has had
+/// the chance to pin its rollback target; the pinned one is kept however many follow.
+const HISTORY: usize = 16;
 
 /// A request to the owner.
 enum Request {
@@ -30,6 +30,8 @@ enum Request {
         reason: String,
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// Keep the configuration in force at this revision until told otherwise (`None`).
+    Pin(Option<u64>),
 }
 
 /// Cheap handle for sending commands to the owner.
@@ -46,6 +48,7 @@ impl std::fmt::Debug for Request {
                 .debug_struct("Rollback")
                 .field("to_revision", to_revision)
                 .finish(),
+            Request::Pin(revision) => f.debug_tuple("Pin").field(revision).finish(),
         }
     }
 }
@@ -69,6 +72,12 @@ impl OwnerHandle {
             .await
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+
+    /// Asks the owner to keep the configuration in force at `revision` (a rollback target)
+    /// however many changes follow; `None` releases it.
+    pub async fn pin(&self, revision: Option<u64>) {
+        let _ = self.tx.send(Request::Pin(revision)).await;
     }
 
     /// Restores the configuration that was in force at `to_revision` (persisted and published
@@ -103,8 +112,14 @@ struct Owner {
     /// The shared segment, to blank the pixel slot of a newly added device before any stage
     /// hears of it (a slot may still hold the last frame of a device deleted earlier).
     segment: Option<Arc<proto::layout::Segment>>,
-    /// `(revision, document)` of recent accepted configurations, oldest first.
-    history: VecDeque<(u64, ConfigDoc)>,
+    /// `(revision, document as JSON)` of recent accepted configurations, oldest first.
+    history: VecDeque<(u64, String)>,
+    /// The rollback target the health task asked to keep: `(revision, document as JSON)`.
+    pinned: Option<(u64, String)>,
+}
+
+fn snapshot(doc: &ConfigDoc) -> String {
+    doc.to_value().to_string()
 }
 
 impl Owner {
@@ -163,7 +178,7 @@ impl Owner {
         self.state = candidate;
         if doc_changed {
             self.history
-                .push_back((self.state.revision, self.state.doc.clone()));
+                .push_back((self.state.revision, snapshot(&self.state.doc)));
             if self.history.len() > HISTORY {
                 self.history.pop_front();
             }
@@ -196,14 +211,26 @@ impl Owner {
                 self.state.revision
             ));
         }
-        let Some((_, doc)) = self.history.iter().rev().find(|(r, _)| *r <= to_revision) else {
+        let kept = self
+            .pinned
+            .iter()
+            .filter(|(r, _)| *r == to_revision)
+            .chain(self.history.iter().rev().filter(|(r, _)| *r <= to_revision))
+            .next();
+        let Some((_, json)) = kept else {
             return Err(format!("revision {to_revision} is no longer kept"));
         };
-        if *doc == self.state.doc {
+        let doc = serde_json::from_str(json)
+            .map_err(|e| e.to_string())
+            .and_then(ConfigDoc::from_value)
+            .map_err(|e| {
+                format!("the kept configuration of revision {to_revision} is unreadable: {e}")
+            })?;
+        if doc == self.state.doc {
             return Err("the configuration is already the one to roll back to".into());
         }
         let mut candidate = self.state.clone();
-        candidate.replace_doc(doc.clone());
+        candidate.replace_doc(doc);
         candidate.last_rollback = Some(crate::state::Rollback {
             reason: reason.clone(),
             from_revision: self.state.revision,
@@ -247,13 +274,14 @@ pub fn spawn(
 ) -> (OwnerHandle, watch::Receiver<Arc<PipelineState>>) {
     let (tx, mut rx) = mpsc::channel::<Request>(64);
     let (feed, feed_rx) = watch::channel(Arc::new(state.pipeline()));
-    let history = VecDeque::from([(state.revision, state.doc.clone())]);
+    let history = VecDeque::from([(state.revision, snapshot(&state.doc))]);
     let mut owner = Owner {
         state,
         store,
         feed,
         segment,
         history,
+        pinned: None,
     };
     tokio::spawn(async move {
         while let Some(request) = rx.recv().await {
@@ -274,6 +302,12 @@ pub fn spawn(
                         },
                     };
                     let _ = reply_to.send(reply);
+                }
+                Request::Pin(revision) => {
+                    owner.pinned = revision.and_then(|r| {
+                        let kept = owner.history.iter().rev().find(|(h, _)| *h <= r)?;
+                        Some((r, kept.1.clone()))
+                    });
                 }
                 Request::Rollback {
                     against_revision,
@@ -395,6 +429,53 @@ mod tests {
             .await
             .is_err());
         assert!(owner.rollback(revision, 0, "unknown".into()).await.is_err());
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::*;
+    use crate::config::ConfigDoc;
+    use proto::api::Json;
+    use proto::pipeline::AudioSource;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn a_pinned_target_outlives_the_short_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ConfigStore::open(dir.path()).unwrap();
+        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
+        let (owner, feed) = spawn(state, store, None);
+        let target = feed.borrow().revision;
+        owner.pin(Some(target)).await;
+        for i in 0..(HISTORY + 5) {
+            let create = ApiCommand::CreateDevice {
+                device_type: "dummy".into(),
+                config: Json::from_value(&json!({"name": format!("Lamp {i}"), "pixel_count": 1})),
+            };
+            owner.call(create).await.unwrap();
+        }
+        let current = feed.borrow().revision;
+        owner
+            .rollback(current, target, "test".into())
+            .await
+            .unwrap();
+        assert!(
+            feed.borrow().devices.is_empty(),
+            "back to the pinned, empty configuration"
+        );
+        // Without the pin, a revision that old is gone.
+        owner.pin(None).await;
+        let current = feed.borrow().revision;
+        for i in 0..(HISTORY + 1) {
+            let create = ApiCommand::CreateDevice {
+                device_type: "dummy".into(),
+                config: Json::from_value(&json!({"name": format!("Other {i}"), "pixel_count": 1})),
+            };
+            owner.call(create).await.unwrap();
+        }
+        let now = feed.borrow().revision;
+        assert!(owner.rollback(now, current, "gone".into()).await.is_err());
     }
 }
 
