@@ -75,15 +75,7 @@ async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> Exi
     tokio::spawn(write_loop(writer, out_rx, shutdown_tx.clone()));
     tokio::spawn(forward_calls(calls, out_tx.clone(), pending.clone()));
     tokio::spawn(read_loop(reader, pending, shutdown_tx.clone()));
-    // Heartbeat from this runtime: if the runtime wedges, the beats stop and the supervisor
-    // restarts us.
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        loop {
-            tick.tick().await;
-            segment.heartbeat(StageKind::Api).beat();
-        }
-    });
+    proto::stage::spawn_heartbeat(Box::new(segment), StageKind::Api);
     if out_tx.send(ToSupervisor::Ready).await.is_err() {
         return ExitCode::SupervisorGone;
     }

@@ -13,8 +13,6 @@ use proto::exit::ExitCode;
 use proto::pipeline::PipelineState;
 use proto::stage::{StageEvent, StageKind, StageLink};
 
-/// Heartbeat period (the supervisor's stall bound is ~1.5 s).
-const BEAT_EVERY: Duration = Duration::from_millis(50);
 /// How often the control loop looks for supervisor events.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
@@ -52,15 +50,7 @@ fn run(mut link: StageLink, first: PipelineState) -> anyhow::Result<ExitCode> {
         .build()
         .context("building the tokio runtime")?;
     runtime.block_on(async move {
-        let beat_segment = Arc::clone(&segment);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(BEAT_EVERY);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                ticker.tick().await;
-                beat_segment.heartbeat(StageKind::Output).beat();
-            }
-        });
+        proto::stage::spawn_heartbeat(Arc::clone(&segment), StageKind::Output);
 
         let mut output = Output::new(segment);
         output.apply(&first);

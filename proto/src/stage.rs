@@ -290,3 +290,21 @@ pub fn init_logging(default_filter: &str) {
 pub const ENV_LOG: &str = "LEDFX_RS_LOG";
 /// Environment variable with the log format (`text` or `json`).
 pub const ENV_LOG_FORMAT: &str = "LEDFX_RS_LOG_FORMAT";
+
+/// Beats `kind`'s heartbeat every 50 ms from the current tokio runtime, for stages whose work
+/// is a set of async tasks: if the runtime wedges, the beats stop and the supervisor restarts
+/// the stage. The task runs until the runtime shuts down.
+#[cfg(feature = "async")]
+pub fn spawn_heartbeat<S>(segment: S, kind: StageKind)
+where
+    S: std::ops::Deref<Target = Segment> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            segment.heartbeat(kind).beat();
+        }
+    });
+}
