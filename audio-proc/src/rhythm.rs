@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 /// Hops per second of the analysis (30 kHz / 500).
-const HOPS_PER_SECOND: f64 = 60.0;
+const HOPS_PER_SECOND: f64 = crate::analysis::HOPS_PER_SECOND as f64;
 /// Onset-function history used for the tempo estimate (≈ 8.5 s, aubio's window).
 const HISTORY: usize = 512;
 /// Least history before a first tempo estimate (4 s).

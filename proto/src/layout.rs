@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset 0        header: magic, layout version, segment length
-//! offset 64       heartbeats: per stage [beats, last_beat_ns, pid, phase]
+//! offset 64       heartbeats: per stage [beats, 3 reserved words]
 //! offset 4096     audio slot: the latest AudioFrame
 //! DEVICE_STATS    per device slot: [frames_sent, send_errors, last_send_ns, reserved]
 //! PIXELS          per device slot: a FrameSlot of up to MAX_PIXELS_PER_DEVICE RGB pixels
@@ -68,15 +68,6 @@ pub enum LayoutError {
     VersionMismatch { found: u64, expected: u64 },
     #[error("shared memory does not start with the ledfx-rs magic number")]
     BadMagic,
-}
-
-/// Lifecycle phase a stage reports in its heartbeat record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u64)]
-pub enum Phase {
-    Starting = 0,
-    Running = 1,
-    Draining = 2,
 }
 
 /// The mapped segment with typed accessors.
@@ -177,23 +168,11 @@ impl Heartbeat<'_> {
     /// Records progress now.
     pub fn beat(&self) {
         self.words[0].fetch_add(1, Ordering::Relaxed);
-        self.words[1].store(crate::monotonic_ns(), Ordering::Relaxed);
     }
 
     /// Number of beats so far.
     pub fn beats(&self) -> u64 {
         self.words[0].load(Ordering::Relaxed)
-    }
-
-    /// Monotonic time of the last beat, ns.
-    pub fn last_beat_ns(&self) -> u64 {
-        self.words[1].load(Ordering::Relaxed)
-    }
-
-    /// Records the process id and phase of the stage.
-    pub fn set_phase(&self, pid: u32, phase: Phase) {
-        self.words[2].store(u64::from(pid), Ordering::Relaxed);
-        self.words[3].store(phase as u64, Ordering::Relaxed);
     }
 
     /// Resets the record for a newly spawned process.

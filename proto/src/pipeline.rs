@@ -20,8 +20,9 @@ pub struct PipelineState {
     pub revision: u64,
     pub devices: Vec<DeviceSpec>,
     pub virtuals: Vec<VirtualSpec>,
-    /// Core `global_brightness`, 0..1.
-    pub global_brightness: f32,
+    /// Core `global_brightness`, 0..1. (The three brightness/time fields are `f64` like the
+    /// JSON they come from, so render-proc counts transition frames exactly as LedFx does.)
+    pub global_brightness: f64,
     /// Global pause: render, but neither send nor visualise.
     pub paused: bool,
     /// Core `flush_on_deactivate`: blank a device when it stops being driven and at shutdown.
@@ -67,10 +68,10 @@ pub struct VirtualSpec {
     /// Physical pixels per effect pixel (≥ 1).
     pub grouping: u32,
     pub center_offset: i32,
-    pub max_brightness: f32,
+    pub max_brightness: f64,
     pub preview_only: bool,
     pub transition_mode: String,
-    pub transition_time: f32,
+    pub transition_time: f64,
     pub frequency_min: u32,
     pub frequency_max: u32,
     pub rows: u32,

@@ -258,9 +258,6 @@ impl StageLink {
 
     /// Tells the supervisor this stage is up.
     pub fn send_ready(&mut self) -> Result<(), crate::control::ControlError> {
-        self.segment
-            .heartbeat(self.kind)
-            .set_phase(std::process::id(), crate::layout::Phase::Running);
         crate::control::write_msg(&mut self.writer, &crate::control::ToSupervisor::Ready)
     }
 

@@ -45,12 +45,6 @@ use crate::transition::{blend, Masks, Progress, TransitionMode};
 use crate::Pixel;
 use proto::timing::{frame_period, DEFAULT_REFRESH_RATE};
 
-/// Widens an `f32` of the pipeline state to the `f64` the user wrote (`0.3f32` becomes `0.3`,
-/// not `0.30000001192…`), so that frame counts such as `10 × 0.3` come out as in LedFx.
-fn widen(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::from(x))
-}
-
 /// Counters for occasional logging (never logged per frame).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -177,8 +171,8 @@ impl VirtualRunner {
             refresh_rate: DEFAULT_REFRESH_RATE,
             period: frame_period(DEFAULT_REFRESH_RATE),
             mode: TransitionMode::from_name(&spec.transition_mode),
-            transition_time: widen(spec.transition_time),
-            max_brightness: widen(spec.max_brightness).clamp(0.0, 1.0),
+            transition_time: spec.transition_time,
+            max_brightness: spec.max_brightness.clamp(0.0, 1.0),
             current: None,
             transition: None,
             clearing: false,
@@ -242,8 +236,8 @@ impl VirtualRunner {
             .unwrap_or(DEFAULT_REFRESH_RATE);
         self.period = frame_period(self.refresh_rate);
         self.mode = TransitionMode::from_name(&spec.transition_mode);
-        self.transition_time = widen(spec.transition_time);
-        self.max_brightness = widen(spec.max_brightness).clamp(0.0, 1.0);
+        self.transition_time = spec.transition_time;
+        self.max_brightness = spec.max_brightness.clamp(0.0, 1.0);
         self.spec = spec.clone();
         if !self.transitions_enabled() {
             self.end_transition();
@@ -422,7 +416,7 @@ impl Engine {
 
     /// Applies a new desired state, keeping whatever did not change running.
     pub fn apply_state(&mut self, state: &PipelineState) {
-        self.global_brightness = widen(state.global_brightness).clamp(0.0, 1.0);
+        self.global_brightness = state.global_brightness.clamp(0.0, 1.0);
         self.paused = state.paused;
         self.flush_on_deactivate = state.flush_on_deactivate;
         self.apply_devices(state);

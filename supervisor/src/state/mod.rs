@@ -728,7 +728,7 @@ impl State {
                     },
                     grouping: i("grouping", 1).max(1) as u32,
                     center_offset: i("center_offset", 0) as i32,
-                    max_brightness: f("max_brightness", 1.0) as f32,
+                    max_brightness: f("max_brightness", 1.0),
                     preview_only: c
                         .get("preview_only")
                         .and_then(Value::as_bool)
@@ -738,7 +738,7 @@ impl State {
                         .and_then(Value::as_str)
                         .unwrap_or("Add")
                         .to_owned(),
-                    transition_time: f("transition_time", 0.4) as f32,
+                    transition_time: f("transition_time", 0.4),
                     frequency_min: i("frequency_min", 20) as u32,
                     frequency_max: i("frequency_max", 15000) as u32,
                     rows: i("rows", 1).max(1) as u32,
@@ -762,7 +762,7 @@ impl State {
             revision: self.revision,
             devices,
             virtuals,
-            global_brightness: doc.core_f64("global_brightness", 1.0).clamp(0.0, 1.0) as f32,
+            global_brightness: doc.core_f64("global_brightness", 1.0).clamp(0.0, 1.0),
             paused: self.paused,
             flush_on_deactivate: doc.core_bool("flush_on_deactivate", false),
             audio: AudioSpec {
