@@ -33,15 +33,17 @@ unit:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --exclude e2e-tests
 
-# End-to-end tests measure frame timing, so they run one at a time. The stages are built
-# with the fault-injection feature one test uses (release builds never have it).
+# End-to-end tests measure frame timing, so they run one at a time. The binaries are built
+# with the fault-injection features some tests use (release builds never have them).
 e2e:
-	$(CARGO) build --workspace --bins --features render-proc/failpoints
+	$(CARGO) build --workspace --bins --features render-proc/failpoints,supervisor/failpoints
 	$(CARGO) test -p e2e-tests -- --test-threads=1 --nocapture
 
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	# The pure parts the supervisor links (validation, schemas, claims) build on their own.
+	$(CARGO) clippy -p render-proc -p output-proc --no-default-features --all-targets -- -D warnings
 
 # End-to-end benchmark of the release build; results in target/bench/.
 bench: build

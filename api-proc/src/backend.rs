@@ -1,16 +1,16 @@
 //! The channel from handlers to the state owner.
 //!
-//! Handlers call [`Backend::call`]; a connection task (see `main.rs`) carries the commands
-//! over the control socket and routes replies back by request id. Tests substitute a task
-//! that answers directly.
+//! Handlers call [`Backend::call`] with a typed command of one resource group; a connection
+//! task (see `main.rs`) carries the [`ApiCall`] envelope over the control socket and routes
+//! replies back by request id. Tests substitute a task that answers directly.
 
 use std::time::Duration;
 
-use proto::api::{ApiCommand, ApiFailure, ApiReply};
+use proto::api::{ApiCall, ApiFailure, ApiReply, Command};
 use tokio::sync::{mpsc, oneshot};
 
-/// One pending call: the command and where its reply goes.
-pub type Call = (ApiCommand, oneshot::Sender<ApiReply>);
+/// One pending call: the envelope and where its reply goes.
+pub type Call = (ApiCall, oneshot::Sender<ApiReply>);
 
 /// How long a handler waits for the state owner before giving up. Longer than the owner's
 /// expiry for unapplied commands (`proto::control::API_COMMAND_EXPIRY_NS`), so a request
@@ -31,11 +31,16 @@ impl Backend {
     }
 
     /// Sends `command` and waits (bounded) for its reply.
-    pub async fn call(&self, command: ApiCommand) -> ApiReply {
+    pub async fn call<C: Command>(&self, command: &C) -> ApiReply {
+        self.call_raw(ApiCall::new(command)).await
+    }
+
+    /// Sends an envelope as it is.
+    pub async fn call_raw(&self, call: ApiCall) -> ApiReply {
         let (reply_tx, reply_rx) = oneshot::channel();
         let unavailable = |what: &str| ApiFailure::internal(format!("ledfx-rs state owner {what}"));
         self.tx
-            .send((command, reply_tx))
+            .send((call, reply_tx))
             .await
             .map_err(|_| unavailable("is not connected"))?;
         match tokio::time::timeout(CALL_TIMEOUT, reply_rx).await {

@@ -1,11 +1,12 @@
 //! The API stage: LedFx 2.2.1-compatible HTTP routes.
 //!
 //! Handlers parse the request (JSON syntax, required attributes, LedFx's messages for them),
-//! build one [`proto::api::ApiCommand`], send it to the state owner through a [`Backend`], and
-//! map the reply onto LedFx's response envelopes. This process holds no render or output
-//! state, so killing it never disturbs the lights.
+//! build one command of a resource group (`proto::api`), send it to the state owner through a
+//! [`Backend`], and map the reply onto LedFx's response envelopes. This process holds no
+//! render or output state, so killing it never disturbs the lights.
 //!
-//! * [`routes`] — the router and handlers.
+//! * [`routes`] — the router, and one module of handlers per resource group.
+//! * [`feed`] — the hub that hands the supervisor's change feed to every consumer.
 //! * [`envelope`] — LedFx's success/failure bodies and status codes.
 //! * [`backend`] — the channel to the state owner (a real control socket, or a test double).
 //! * [`auth`] — the single authentication/authorisation layer every route passes.
@@ -13,6 +14,7 @@
 pub mod auth;
 pub mod backend;
 pub mod envelope;
+pub mod feed;
 pub mod routes;
 
 pub use backend::Backend;

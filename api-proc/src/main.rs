@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api_proc::backend::Call;
+use api_proc::feed::Hub;
 use api_proc::Backend;
 use proto::api::ApiReply;
 use proto::control::{r#async as framing, ToStage, ToSupervisor};
 use proto::exit::ExitCode;
 use proto::layout::Segment;
-use proto::stage::{StageKind, HTTP_LISTENER_FD};
+use proto::stage::StageKind;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -36,11 +37,15 @@ fn main() {
             ExitCode::Internal.exit();
         }
     };
-    let code = runtime.block_on(serve(ctx.control, ctx.segment));
+    let code = runtime.block_on(serve(ctx.control, ctx.segment, ctx.http_listener));
     code.exit();
 }
 
-async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> ExitCode {
+async fn serve(
+    control: std::os::unix::net::UnixStream,
+    segment: Segment,
+    http_listener: Option<std::os::fd::OwnedFd>,
+) -> ExitCode {
     let control = match control
         .set_nonblocking(true)
         .and_then(|_| tokio::net::UnixStream::from_std(control))
@@ -52,7 +57,8 @@ async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> Exi
         }
     };
     let (mut reader, mut writer) = control.into_split();
-    // The initial state snapshot is not needed: api-proc asks the owner for what it needs.
+    // The pipeline state that follows the handshake is not needed: api-proc asks the owner
+    // for what it needs, and follows changes on the feed.
     if let Err(e) = framing::stage_handshake(&mut reader, &mut writer, StageKind::Api).await {
         tracing::error!(error = %e, "control handshake failed");
         return match e {
@@ -60,7 +66,7 @@ async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> Exi
             _ => ExitCode::SupervisorGone,
         };
     }
-    let listener = match listener() {
+    let listener = match listener(http_listener) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!(error = %e, "adopting the HTTP listener");
@@ -74,12 +80,13 @@ async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> Exi
     let (out_tx, out_rx) = mpsc::channel::<ToSupervisor>(256);
     tokio::spawn(write_loop(writer, out_rx, shutdown_tx.clone()));
     tokio::spawn(forward_calls(calls, out_tx.clone(), pending.clone()));
-    tokio::spawn(read_loop(reader, pending, shutdown_tx.clone()));
+    let hub = Hub::default();
+    tokio::spawn(read_loop(reader, pending, hub.clone(), shutdown_tx.clone()));
     proto::stage::spawn_heartbeat(Box::new(segment), StageKind::Api);
     if out_tx.send(ToSupervisor::Ready).await.is_err() {
         return ExitCode::SupervisorGone;
     }
-    let app = api_proc::app(backend, url);
+    let app = api_proc::app(backend, hub, url);
     let mut stop = shutdown_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop.wait_for(Option::is_some).await;
@@ -94,8 +101,9 @@ async fn serve(control: std::os::unix::net::UnixStream, segment: Segment) -> Exi
     code
 }
 
-fn listener() -> std::io::Result<tokio::net::TcpListener> {
-    let fd = proto::shm::adopt_inherited_fd(HTTP_LISTENER_FD)?;
+/// The HTTP listener the supervisor bound, adopted by `proto::stage::bootstrap`.
+fn listener(fd: Option<std::os::fd::OwnedFd>) -> std::io::Result<tokio::net::TcpListener> {
+    let fd = fd.ok_or_else(|| std::io::Error::other("no HTTP listener was inherited"))?;
     let listener = std::net::TcpListener::from(fd);
     listener.set_nonblocking(true)?;
     tokio::net::TcpListener::from_std(listener)
@@ -120,7 +128,7 @@ async fn forward_calls(
     pending: Pending,
 ) {
     let mut next_id = 1u64;
-    while let Some((command, reply_to)) = calls.recv().await {
+    while let Some((call, reply_to)) = calls.recv().await {
         let request_id = next_id;
         next_id += 1;
         if let Ok(mut map) = pending.lock() {
@@ -131,7 +139,7 @@ async fn forward_calls(
         if out
             .send(ToSupervisor::Api {
                 request_id,
-                command,
+                call,
                 sent_ns: proto::monotonic_ns(),
             })
             .await
@@ -145,6 +153,7 @@ async fn forward_calls(
 async fn read_loop(
     mut reader: OwnedReadHalf,
     pending: Pending,
+    hub: Hub,
     shutdown: watch::Sender<Option<ExitCode>>,
 ) {
     loop {
@@ -158,6 +167,12 @@ async fn read_loop(
                     let _ = waiter.send(reply);
                 }
             }
+            Ok(ToStage::Feed(json)) => match serde_json::from_str(&json.0) {
+                Ok(item) => hub.publish(item),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable change-feed item; are api-proc and the supervisor from the same build?")
+                }
+            },
             Ok(ToStage::Shutdown) => {
                 let _ = shutdown.send(Some(ExitCode::Ok));
                 return;

@@ -1,81 +1,174 @@
-//! LedFx's rules for two devices that share an IP address (API spec §3.4 step 3).
+//! Resource claims: what each device occupies, and the one generic check of whether two
+//! devices clash (API spec §3.4 step 3: creating or changing a device that would drive what
+//! another device already drives is refused).
 //!
-//! Creating a device whose address equals an existing device's is refused unless a rule says
-//! the pair can share it: different universes (E1.31/Art-Net), OpenRGB ids, OSC targets, DDP
-//! port/destination, Hue groups, or simply different ports. The rules run in LedFx's order and
-//! the first that decides wins; the messages are LedFx's, because clients show them.
+//! Each protocol declares, in its registry row (`ProtocolEntry::claims`), a pure function from
+//! a validated config to the [`Claim`]s it makes: a [`Resource`] (a UDP destination, a serial
+//! port, …) and the [`Share`] of it the device uses (a DDP destination id, a range of DMX
+//! universes, or the whole resource). [`Claim::clash`] is the only place that compares claims,
+//! so a new protocol adds a file and a registry row, not a rule here; a new *kind* of share
+//! (say, OpenRGB ids) adds one variant and one arm.
 //!
-//! The rules cover every LedFx device type, not only those output-proc drives, because a
-//! `config.json` from LedFx may hold any of them. A key missing from either config is taken
-//! at its type's default, so the answer is the same for a raw config and a validated one
-//! (LedFx itself fails with a `KeyError` in that case).
+//! Two claims clash when they name the same resource and their shares overlap; two different
+//! kinds of share on one resource always clash (one receiver port cannot tell a DDP device
+//! from an E1.31 one), and so does [`Share::Whole`]. The messages are LedFx's for the pairs
+//! LedFx has (clients show them); the API prefixes them with `Error creating device: `.
+//!
+//! Devices of types outside the registry are not driven by ledfx-rs (they are kept in
+//! `config.json` untouched), so they occupy nothing and clash with nothing. Unlike LedFx,
+//! which refuses any pair of devices on one address that none of its rules allows, a device
+//! without claims (the dummy) never clashes either: it sends nothing anywhere.
 
 use serde_json::Value;
 
-/// E1.31's port; an `e131` config has no `port` key but occupies this one.
-const E131_PORT: u16 = 5568;
+use crate::config::{quote, DeviceConfigError, RawConfig};
+use crate::protocols;
 
-/// Defaults of the keys the rules compare, per device type.
-fn default_of(device_type: &str, key: &str) -> Option<Value> {
-    let value = match (device_type, key) {
-        ("ddp", "port") => Value::from(4048),
-        ("ddp", "destination_id") => Value::from(1),
-        ("e131", "universe") => Value::from(1),
-        ("artnet", "universe") => Value::from(0),
-        ("artnet", "port") => Value::from(6454),
-        ("udp", "port") => Value::from(21324),
-        ("openrgb", "openrgb_id") => Value::from(0),
-        ("openrgb", "port") => Value::from(6742),
-        ("osc", "port") => Value::from(9000),
-        ("osc", "path") => Value::from("/0/dmx/{address}"),
-        ("osc", "starting_addr") => Value::from(0),
-        ("nanoleaf", "port") => Value::from(16021),
-        _ => return None,
+/// Something that devices must not drive at the same time, beyond the share each takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// A UDP destination: `host` as configured (an IP address or a host name) and `port`.
+    Udp { host: String, port: u16 },
+    /// A serial port, by device path.
+    Serial { path: String },
+}
+
+impl Resource {
+    /// Whether the two name the same resource. Host names are compared as DNS does (ASCII
+    /// case-insensitive, a trailing dot ignored); addresses are not resolved (no I/O here).
+    fn same_as(&self, other: &Resource) -> bool {
+        match (self, other) {
+            (Resource::Udp { host: a, port: p }, Resource::Udp { host: b, port: q }) => {
+                p == q && normal_host(a).eq_ignore_ascii_case(normal_host(b))
+            }
+            (Resource::Serial { path: a }, Resource::Serial { path: b }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// A host as the sender resolves it: surrounding blanks and a trailing dot do not matter.
+fn normal_host(host: &str) -> &str {
+    host.trim().trim_end_matches('.')
+}
+
+/// The part of a [`Resource`] a device occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    /// All of it: nothing else may use the resource.
+    Whole,
+    /// One DDP destination id (a DDP receiver routes packets by it).
+    DdpDestination(u8),
+    /// The DMX universes `first..=last` (E1.31 and Art-Net receivers route by universe).
+    Universes { first: u16, last: u16 },
+}
+
+impl Share {
+    /// Whether two shares of one resource overlap.
+    fn overlaps(self, other: Share) -> bool {
+        match (self, other) {
+            (Share::DdpDestination(a), Share::DdpDestination(b)) => a == b,
+            (
+                Share::Universes { first, last },
+                Share::Universes {
+                    first: other_first,
+                    last: other_last,
+                },
+            ) => first <= other_last && other_first <= last,
+            // The whole resource overlaps everything, and two different ways of addressing
+            // parts of one receiver cannot be told apart by it.
+            _ => true,
+        }
+    }
+}
+
+/// One resource a device occupies, and how much of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub resource: Resource,
+    pub share: Share,
+}
+
+impl Claim {
+    /// A share of the UDP destination `host:port`.
+    pub fn udp(host: String, port: u16, share: Share) -> Self {
+        Self {
+            resource: Resource::Udp { host, port },
+            share,
+        }
+    }
+
+    /// The whole serial port at `path`.
+    pub fn serial(path: String) -> Self {
+        Self {
+            resource: Resource::Serial { path },
+            share: Share::Whole,
+        }
+    }
+
+    /// `None` when a new device claiming `self` can coexist with an existing device named
+    /// `existing_name` that claims `existing`; otherwise the message refusing it.
+    pub fn clash(&self, existing: &Claim, existing_name: &str) -> Option<String> {
+        if !self.resource.same_as(&existing.resource) || !self.share.overlaps(existing.share) {
+            return None;
+        }
+        Some(match (&self.resource, self.share, existing.share) {
+            (Resource::Udp { host, port }, Share::DdpDestination(_), Share::DdpDestination(_)) => {
+                format!(
+                    "Ignoring {host}: Shares IP, port {port} and destination_id with existing device {existing_name}"
+                )
+            }
+            (
+                Resource::Udp { host, port },
+                Share::Universes { .. },
+                Share::Universes { .. },
+            ) => format!(
+                "Ignoring {host}: Shares IP and port {port} and starting universe with existing device {existing_name}"
+            ),
+            (Resource::Udp { host, .. }, _, _) => {
+                format!("Ignoring {host}: Shares IP and port with existing device {existing_name}")
+            }
+            (Resource::Serial { path }, _, _) => {
+                format!("Ignoring {path}: Shares serial port with existing device {existing_name}")
+            }
+        })
+    }
+}
+
+/// The message refusing a device claiming `new` next to one named `existing_name` claiming
+/// `existing`, for the first clashing pair; `None` when every pair can coexist.
+pub fn first_clash(new: &[Claim], existing: &[Claim], existing_name: &str) -> Option<String> {
+    new.iter()
+        .find_map(|n| existing.iter().find_map(|e| n.clash(e, existing_name)))
+}
+
+/// The claims of a device config of `device_type`, or `None` for a type outside the registry
+/// (not driven by ledfx-rs, so it occupies nothing ledfx-rs uses).
+pub fn claims_of(
+    device_type: &str,
+    config: &Value,
+) -> Result<Option<Vec<Claim>>, DeviceConfigError> {
+    let Some(entry) = protocols::lookup(device_type) else {
+        return Ok(None);
     };
-    Some(value)
+    let raw = config
+        .as_object()
+        .ok_or_else(|| DeviceConfigError::NotAnObject(quote(config)))?;
+    (entry.claims)(raw).map(Some)
 }
 
-/// The value of `key` in a config, or the type's default (`None` if neither exists).
-fn get(device_type: &str, config: &Value, key: &str) -> Option<Value> {
-    match config.get(key) {
-        Some(Value::Null) | None => default_of(device_type, key),
-        Some(value) => Some(value.clone()),
-    }
+/// `ProtocolEntry::claims` of a type that occupies nothing.
+pub fn no_claims(_config: &RawConfig) -> Result<Vec<Claim>, DeviceConfigError> {
+    Ok(Vec::new())
 }
 
-/// Python's `==` on the values LedFx compares: numbers by value, everything else exactly.
-fn same(a: &Option<Value>, b: &Option<Value>) -> bool {
-    match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-/// A value as Python's f-string would print it (strings bare, whole numbers without `.0`).
-fn show(value: &Option<Value>) -> String {
-    match value {
-        None | Some(Value::Null) => "None".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-            _ => n.to_string(),
-        },
-        Some(other) => other.to_string(),
-    }
-}
-
-/// The port a device occupies for the general rule: its `port` key, else 5568 for `e131`.
-fn general_port(device_type: &str, config: &Value) -> Option<Value> {
-    match config.get("port") {
-        Some(Value::Null) | None if device_type == "e131" => Some(Value::from(E131_PORT)),
-        Some(Value::Null) | None => default_of(device_type, "port"),
-        Some(port) => Some(port.clone()),
-    }
-}
-
-/// Decides whether a new device may share its IP address with an existing one. Call it only
-/// when the two addresses (or resolved addresses) are equal. `Err` carries LedFx's message;
-/// the API prefixes it with `Error creating device: `.
+/// Decides whether a new device may be created (or changed) next to an existing one. `Err`
+/// carries LedFx's message; the API prefixes it with `Error creating device: `.
+///
+/// The supervisor calls it against every other device: devices on different hosts claim
+/// different resources, so they never clash. Configs are taken
+/// at their type's defaults for missing keys, so a raw config and its validated form give the
+/// same answer.
 pub fn check_coexistence(
     new_type: &str,
     new: &Value,
@@ -83,84 +176,20 @@ pub fn check_coexistence(
     existing_name: &str,
     existing: &Value,
 ) -> Result<(), String> {
-    let ip = new
-        .get("ip_address")
-        .map(|v| show(&Some(v.clone())))
-        .unwrap_or_else(|| "unknown".to_owned());
-    let pair = |a: &str, b: &str| new_type == a && existing_type == b;
-    let new_get = |key: &str| get(new_type, new, key);
-    let old_get = |key: &str| get(existing_type, existing, key);
-
-    if pair("wled", "wled") {
-        return Err(format!(
-            "Ignoring {ip}: WLED device already exists as {existing_name}"
-        ));
-    }
-    let universe_types = ["e131", "artnet"];
-    if universe_types.contains(&new_type) && universe_types.contains(&existing_type) {
-        if same(&new_get("universe"), &old_get("universe")) {
-            let port = match new.get("port") {
-                Some(port) if !port.is_null() => show(&Some(port.clone())),
-                _ => E131_PORT.to_string(),
-            };
-            return Err(format!(
-                "Ignoring {ip}: Shares IP and port {port} and starting universe with existing device {existing_name}"
-            ));
-        }
+    let new_claims = match claims_of(new_type, new) {
+        Ok(Some(claims)) => claims,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    };
+    // An existing config that does not validate is not driven (the supervisor sets such
+    // entries aside, untouched, when it loads config.json), so it occupies nothing.
+    let Ok(Some(existing_claims)) = claims_of(existing_type, existing) else {
         return Ok(());
+    };
+    match first_clash(&new_claims, &existing_claims, existing_name) {
+        Some(message) => Err(message),
+        None => Ok(()),
     }
-    if pair("openrgb", "openrgb") {
-        if same(&new_get("openrgb_id"), &old_get("openrgb_id")) {
-            return Err(format!(
-                "Ignoring {ip}: Shares IP and OpenRGB ID with existing device {existing_name}"
-            ));
-        }
-        return Ok(());
-    }
-    if pair("osc", "osc") {
-        let all_same = ["port", "path", "starting_addr"]
-            .iter()
-            .all(|key| same(&new_get(key), &old_get(key)));
-        if all_same {
-            return Err(format!(
-                "Ignoring {ip}: Shares IP, Port, Path and starting address with existing device {existing_name}"
-            ));
-        }
-        return Ok(());
-    }
-    if pair("ddp", "ddp") {
-        let port = new_get("port");
-        if same(&port, &old_get("port"))
-            && same(&new_get("destination_id"), &old_get("destination_id"))
-        {
-            return Err(format!(
-                "Ignoring {ip}: Shares IP, port {} and destination_id with existing device {existing_name}",
-                show(&port)
-            ));
-        }
-        return Ok(());
-    }
-    if pair("hue", "hue") {
-        if same(&new_get("group_name"), &old_get("group_name")) {
-            return Err(format!(
-                "Ignoring {ip}: Shares IP and group_name with existing device {existing_name}"
-            ));
-        }
-        return Ok(());
-    }
-    let new_port = general_port(new_type, new);
-    let old_port = general_port(existing_type, existing);
-    if new_port.is_some() && old_port.is_some() {
-        if same(&new_port, &old_port) {
-            return Err(format!(
-                "Ignoring {ip}: Shares IP and port with existing device {existing_name}"
-            ));
-        }
-        return Ok(());
-    }
-    Err(format!(
-        "Ignoring {ip}: Shares IP with existing device {existing_name} and no coexistence rule matched"
-    ))
 }
 
 #[cfg(test)]
@@ -209,123 +238,118 @@ mod tests {
     }
 
     #[test]
-    fn wled_pairs_are_always_rejected() {
+    fn hosts_compare_like_dns_names_and_other_hosts_never_clash() {
+        let old = json!({"ip_address": "wled-porch.local"});
         assert_eq!(
-            check("wled", json!({"ip_address": "10.0.0.9"}), "wled", json!({})),
-            Err("Ignoring 10.0.0.9: WLED device already exists as Test Strip A".into())
+            check("ddp", json!({"ip_address": "WLED-Porch.local."}), "ddp", old.clone()),
+            Err("Ignoring WLED-Porch.local.: Shares IP, port 4048 and destination_id with existing device Test Strip A".into())
         );
-    }
-
-    #[test]
-    fn universe_rules_for_e131_and_artnet() {
-        assert_eq!(
-            check("e131", json!({"ip_address": "h", "universe": 1}), "artnet", json!({"universe": 1})),
-            Err("Ignoring h: Shares IP and port 5568 and starting universe with existing device Test Strip A".into())
-        );
-        assert_eq!(
-            check(
-                "artnet",
-                json!({"ip_address": "h", "universe": 3, "port": 6454}),
-                "e131",
-                json!({"universe": 2})
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            check("artnet", json!({"ip_address": "h", "universe": 2, "port": 6454}), "e131", json!({"universe": 2})),
-            Err("Ignoring h: Shares IP and port 6454 and starting universe with existing device Test Strip A".into())
-        );
-        // Defaults: e131 universe 1, artnet universe 0.
-        assert_eq!(
-            check("e131", json!({"ip_address": "h"}), "artnet", json!({})),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn openrgb_osc_and_hue_rules() {
-        assert!(check(
-            "openrgb",
-            json!({"ip_address": "h"}),
-            "openrgb",
-            json!({"openrgb_id": 0})
-        )
-        .is_err());
-        assert_eq!(
-            check(
-                "openrgb",
-                json!({"ip_address": "h", "openrgb_id": 1}),
-                "openrgb",
-                json!({"openrgb_id": 0})
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            check("osc", json!({"ip_address": "h"}), "osc", json!({"port": 9000})),
-            Err("Ignoring h: Shares IP, Port, Path and starting address with existing device Test Strip A".into())
-        );
-        assert_eq!(
-            check(
-                "osc",
-                json!({"ip_address": "h", "starting_addr": 5}),
-                "osc",
-                json!({})
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            check(
-                "hue",
-                json!({"ip_address": "h", "group_name": "x"}),
-                "hue",
-                json!({"group_name": "x"})
-            ),
-            Err("Ignoring h: Shares IP and group_name with existing device Test Strip A".into())
-        );
-        assert_eq!(
-            check(
-                "hue",
-                json!({"ip_address": "h", "group_name": "x"}),
-                "hue",
-                json!({"group_name": "y"})
-            ),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn general_port_rule_and_fallback() {
-        // DDP next to a UDP device on another port may share the address.
         assert_eq!(
             check(
                 "ddp",
-                json!({"ip_address": "h", "port": 4048}),
-                "udp",
-                json!({"port": 21324})
+                json!({"ip_address": "wled-garden.local"}),
+                "ddp",
+                old
             ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn unregistered_types_and_the_dummy_occupy_nothing() {
+        let ddp = json!({"ip_address": "h", "port": 4048});
+        // Types ledfx-rs does not drive: kept in config.json, never in the way.
+        assert_eq!(
+            check("ddp", ddp.clone(), "wled", json!({"ip_address": "h"})),
             Ok(())
         );
         assert_eq!(
             check(
+                "ddp",
+                ddp.clone(),
                 "udp",
-                json!({"ip_address": "h", "port": 5568}),
-                "e131",
-                json!({"universe": 1})
+                json!({"ip_address": "h", "port": 4048})
             ),
-            Err("Ignoring h: Shares IP and port with existing device Test Strip A".into())
+            Ok(())
         );
-        // A dummy has no port: nothing allows the pair.
+        assert_eq!(check("zengee", json!({}), "zengee", json!({})), Ok(()));
+        // A dummy sends nothing, even when it carries an address.
         assert_eq!(
-            check("dummy", json!({"ip_address": "h"}), "ddp", json!({"port": 4048})),
-            Err("Ignoring h: Shares IP with existing device Test Strip A and no coexistence rule matched".into())
-        );
-        assert_eq!(
-            check("ddp", json!({"ip_address": "h"}), "hue", json!({"group_name": "g"})),
-            Err("Ignoring h: Shares IP with existing device Test Strip A and no coexistence rule matched".into())
+            check("dummy", json!({"ip_address": "h"}), "ddp", ddp.clone()),
+            Ok(())
         );
         assert_eq!(
-            check("zengee", json!({}), "zengee", json!({})),
-            Err("Ignoring unknown: Shares IP with existing device Test Strip A and no coexistence rule matched".into())
+            check("ddp", ddp.clone(), "dummy", json!({"ip_address": "h"})),
+            Ok(())
         );
+        // An existing entry that does not validate is not driven either.
+        assert_eq!(check("ddp", ddp, "ddp", json!({"ip_address": 7})), Ok(()));
+    }
+
+    #[test]
+    fn a_new_config_that_does_not_validate_is_refused_with_its_error() {
+        assert_eq!(
+            check("ddp", json!({"port": 1}), "ddp", json!({"ip_address": "h"})),
+            Err("ip_address: required".into())
+        );
+    }
+
+    #[test]
+    fn universe_ranges_clash_only_when_they_overlap() {
+        let universes =
+            |first, last| Claim::udp("h".into(), 5568, Share::Universes { first, last });
+        assert_eq!(universes(1, 3).clash(&universes(4, 9), "B"), None);
+        assert_eq!(
+            universes(1, 4).clash(&universes(4, 9), "B"),
+            Some(
+                "Ignoring h: Shares IP and port 5568 and starting universe with existing device B"
+                    .into()
+            )
+        );
+        assert!(universes(5, 5).clash(&universes(4, 9), "B").is_some());
+        // Same universes on another port (E1.31 next to Art-Net) are another resource.
+        let artnet = Claim::udp("h".into(), 6454, Share::Universes { first: 1, last: 3 });
+        assert_eq!(universes(1, 3).clash(&artnet, "B"), None);
+    }
+
+    #[test]
+    fn different_shares_of_one_port_and_whole_resources_always_clash() {
+        let ddp = Claim::udp("h".into(), 21324, Share::DdpDestination(1));
+        let wled = Claim::udp("h".into(), 21324, Share::Whole);
+        let e131 = Claim::udp("h".into(), 21324, Share::Universes { first: 1, last: 1 });
+        let general = "Ignoring h: Shares IP and port with existing device B";
+        assert_eq!(ddp.clash(&wled, "B").as_deref(), Some(general));
+        assert_eq!(wled.clash(&ddp, "B").as_deref(), Some(general));
+        assert_eq!(e131.clash(&ddp, "B").as_deref(), Some(general));
+        assert_eq!(wled.clash(&wled, "B").as_deref(), Some(general));
+        let elsewhere = Claim::udp("h".into(), 21325, Share::Whole);
+        assert_eq!(wled.clash(&elsewhere, "B"), None);
+        // A serial port is never the same resource as a UDP destination.
+        let serial = Claim::serial("/dev/ttyUSB0".into());
+        assert_eq!(serial.clash(&wled, "B"), None);
+        assert_eq!(
+            serial.clash(&Claim::serial("/dev/ttyUSB0".into()), "B"),
+            Some("Ignoring /dev/ttyUSB0: Shares serial port with existing device B".into())
+        );
+        assert_eq!(
+            serial.clash(&Claim::serial("/dev/ttyUSB1".into()), "B"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_first_clashing_pair_decides() {
+        let a = Claim::udp("h".into(), 1, Share::DdpDestination(1));
+        let b = Claim::udp("h".into(), 2, Share::DdpDestination(1));
+        let c = Claim::udp("h".into(), 3, Share::Whole);
+        assert_eq!(
+            first_clash(&[a.clone(), c.clone()], std::slice::from_ref(&b), "B"),
+            None
+        );
+        assert_eq!(
+            first_clash(&[a, b.clone()], &[c, b], "B"),
+            Some("Ignoring h: Shares IP, port 2 and destination_id with existing device B".into())
+        );
+        assert_eq!(first_clash(&[], &[], "B"), None);
     }
 }

@@ -58,7 +58,7 @@ impl DeviceConfigError {
 }
 
 /// `value` as JSON text, shortened to [`MAX_QUOTED_CHARS`] characters.
-fn quote(value: &Value) -> String {
+pub(crate) fn quote(value: &Value) -> String {
     let text = value.to_string();
     if text.chars().count() <= MAX_QUOTED_CHARS {
         return text;

@@ -174,8 +174,9 @@ impl Output {
         let aborts: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
         let all = async {
             for handle in handles {
-                // A task that panicked aborts the process (panic = "abort"), so a join error
-                // here can only be a cancellation.
+                // A task that panicked aborts the process (the panic hook of
+                // `proto::stage::bootstrap`), so in the stage a join error here can only be a
+                // cancellation.
                 let _ = handle.await;
             }
         };
@@ -205,6 +206,7 @@ mod tests {
         DeviceSpec {
             id: id.into(),
             slot,
+            generation: 1,
             device_type: "dummy".into(),
             pixel_count: 4,
             refresh_rate: 125,
@@ -271,7 +273,7 @@ mod tests {
         );
         segment
             .device_slot(7)
-            .publish(&[1; 12], proto::monotonic_ns());
+            .publish_generation(&[1; 12], proto::monotonic_ns(), 1);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while segment.device_stats(7).frames_sent() < 3 {
             assert!(

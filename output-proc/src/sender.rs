@@ -201,8 +201,8 @@ impl DeviceTask {
         let mut scratch = Vec::with_capacity(capacity);
         let mut frame = Vec::with_capacity(capacity);
         let mut have_frame = false;
-        // Number of the published frame held in `frame` (0: none yet).
-        let mut frame_no = 0u64;
+        // Number of the newest published frame looked at (0: none yet).
+        let mut seen_no = 0u64;
         let mut packets = Packets::default();
         let mut failing = false;
         let mut interval = tokio::time::interval(frame_period(self.spec.refresh_rate));
@@ -227,18 +227,20 @@ impl DeviceTask {
             // stalled or restarting) the last frame is resent as is. A failed read (the writer
             // overtook us on every retry) also keeps the previous frame.
             let latest = slot.latest_frame_no();
-            if latest != frame_no {
-                // The supervisor blanks a slot (an empty frame) before handing it to a new
-                // device, so a slot's leftovers from a deleted device are never sent.
-                if let Some(meta) = slot.read_latest(&mut scratch).filter(|meta| meta.len > 0) {
-                    prepare_frame(
-                        &scratch,
-                        self.spec.pixel_count,
-                        self.spec.center_offset,
-                        &mut frame,
-                    );
-                    frame_no = meta.frame_no;
-                    have_frame = true;
+            if latest != seen_no {
+                if let Some(meta) = slot.read_latest(&mut scratch) {
+                    seen_no = meta.frame_no;
+                    // A frame of another generation was left in this (reused) slot by the
+                    // device that had it before: for this device it is "nothing yet".
+                    if meta.generation == self.spec.generation {
+                        prepare_frame(
+                            &scratch,
+                            self.spec.pixel_count,
+                            self.spec.center_offset,
+                            &mut frame,
+                        );
+                        have_frame = true;
+                    }
                 }
             }
             if !have_frame {

@@ -16,6 +16,10 @@ use serde_json::json;
 use tokio::net::UdpSocket;
 use tokio::time::{timeout, Instant};
 
+/// The slot generation of the devices made by [`ddp_device`]; frames for them are published
+/// with it, as render-proc does.
+const GENERATION: u64 = 1;
+
 /// A DDP device spec aimed at 127.0.0.1:`port`, built from a config that went through the
 /// supervisor's validation.
 fn ddp_device(
@@ -35,6 +39,7 @@ fn ddp_device(
     DeviceSpec {
         id: id.into(),
         slot,
+        generation: GENERATION,
         device_type: "ddp".into(),
         pixel_count: validated.pixel_count,
         refresh_rate: validated.refresh_rate,
@@ -107,7 +112,7 @@ async fn ddp_device_streams_the_latest_frame_then_blacks_out_when_deactivated() 
     let published: Vec<u8> = (0..400).flat_map(pixel).collect();
     segment
         .device_slot(3)
-        .publish(&published, proto::monotonic_ns());
+        .publish_generation(&published, proto::monotonic_ns(), GENERATION);
     let first = recv_frame(&receiver, Duration::from_secs(5))
         .await
         .expect("first frame");
@@ -136,7 +141,7 @@ async fn ddp_device_streams_the_latest_frame_then_blacks_out_when_deactivated() 
     let longer = vec![7u8; 600 * 3];
     segment
         .device_slot(3)
-        .publish(&longer, proto::monotonic_ns());
+        .publish_generation(&longer, proto::monotonic_ns(), GENERATION);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let frame = recv_frame(&receiver, Duration::from_secs(5))
@@ -199,9 +204,11 @@ async fn a_dead_device_does_not_slow_a_healthy_one() {
         .config_json
         .replace("127.0.0.1", "no\\u0000such-host");
     for slot in 0..4 {
-        segment
-            .device_slot(slot)
-            .publish(&vec![9u8; 16_384 * 3], proto::monotonic_ns());
+        segment.device_slot(slot).publish_generation(
+            &vec![9u8; 16_384 * 3],
+            proto::monotonic_ns(),
+            GENERATION,
+        );
     }
     let mut output = Output::new(Arc::clone(&segment));
     output.apply(&state(vec![healthy, dead, dead_big, unresolvable]));
@@ -268,10 +275,10 @@ async fn shutdown_with_flush_blacks_out_every_active_device() {
     let b = ddp_device("b", 11, port, 30, 0, 2);
     segment
         .device_slot(10)
-        .publish(&[50u8; 60], proto::monotonic_ns());
+        .publish_generation(&[50u8; 60], proto::monotonic_ns(), GENERATION);
     segment
         .device_slot(11)
-        .publish(&[60u8; 90], proto::monotonic_ns());
+        .publish_generation(&[60u8; 90], proto::monotonic_ns(), GENERATION);
     let mut output = Output::new(Arc::clone(&segment));
     output.apply(&state(vec![a, b]));
 
@@ -302,7 +309,7 @@ async fn pause_stops_sending_and_unpause_resumes() {
     let device = ddp_device("p", 20, port, 10, 0, 1);
     segment
         .device_slot(20)
-        .publish(&[1u8; 30], proto::monotonic_ns());
+        .publish_generation(&[1u8; 30], proto::monotonic_ns(), GENERATION);
     let mut output = Output::new(Arc::clone(&segment));
     output.apply(&state(vec![device.clone()]));
     let first = recv_frame(&receiver, Duration::from_secs(5))
@@ -326,5 +333,70 @@ async fn pause_stops_sending_and_unpause_resumes() {
         .await
         .expect("resumed");
     assert_eq!(resumed.rgb, first.rgb);
+    output.shutdown(false).await;
+}
+
+#[tokio::test]
+async fn a_reused_slot_never_sends_the_previous_devices_frame() {
+    let segment = Arc::new(Segment::create().unwrap());
+    let receiver = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    // Both devices use slot 30 and the same receiver; destination ids tell them apart.
+    let old = ddp_device("old", 30, port, 10, 0, 1);
+    let mut new = ddp_device("new", 30, port, 10, 0, 2);
+    new.generation = old.generation + 1;
+    let stale = [5u8; 30];
+    segment
+        .device_slot(30)
+        .publish_generation(&stale, proto::monotonic_ns(), old.generation);
+    let mut output = Output::new(Arc::clone(&segment));
+    output.apply(&state(vec![old]));
+    let first = recv_frame(&receiver, Duration::from_secs(5))
+        .await
+        .expect("the old device sends its frame");
+    assert_eq!(
+        (first.destination_id, first.rgb.as_slice()),
+        (1, &stale[..])
+    );
+
+    // The old device is deleted and its slot handed to the new one. Its frame is still the
+    // newest in the slot (render-proc has not drawn the new device yet): nothing may go out
+    // for the new device. The old one's farewell black frame may still arrive.
+    output.apply(&state(vec![new.clone()]));
+    while let Some(frame) = recv_frame(&receiver, Duration::from_millis(400)).await {
+        assert_eq!(
+            frame.destination_id, 1,
+            "the new device sent {:?}",
+            frame.rgb
+        );
+    }
+    assert_eq!(segment.device_stats(30).send_errors(), 0);
+
+    // Its own first frame goes out, and only frames of its generation ever do.
+    let fresh = [9u8; 30];
+    segment
+        .device_slot(30)
+        .publish_generation(&fresh, proto::monotonic_ns(), new.generation);
+    let frame = recv_frame(&receiver, Duration::from_secs(5))
+        .await
+        .expect("the new device sends its own frame");
+    assert_eq!(
+        (frame.destination_id, frame.rgb.as_slice()),
+        (2, &fresh[..])
+    );
+    // A stray frame of the old generation (as if its writer were still alive) is ignored
+    // too: the new device keeps sending its own frame.
+    segment
+        .device_slot(30)
+        .publish_generation(&stale, proto::monotonic_ns(), new.generation - 1);
+    for _ in 0..5 {
+        let frame = recv_frame(&receiver, Duration::from_secs(5))
+            .await
+            .expect("frame");
+        assert_eq!(
+            (frame.destination_id, frame.rgb.as_slice()),
+            (2, &fresh[..])
+        );
+    }
     output.shutdown(false).await;
 }

@@ -106,6 +106,7 @@ fn ddp_state(port: u16, flush: bool) -> PipelineState {
         devices: vec![DeviceSpec {
             id: "stage-strip".into(),
             slot: 5,
+            generation: 1,
             device_type: "ddp".into(),
             pixel_count: 4,
             refresh_rate: validated.refresh_rate,
@@ -154,9 +155,11 @@ fn stage_streams_beats_and_blacks_out_on_shutdown() {
     let mut stage = spawn_stage(&segment);
     handshake(&mut stage, ddp_state(port, true));
 
-    segment.device_slot(5).publish(
+    // Tagged with the device's generation, as render-proc publishes it.
+    segment.device_slot(5).publish_generation(
         &[10, 20, 30, 40, 50, 60, 70, 80, 90, 1, 2, 3],
         proto::monotonic_ns(),
+        1,
     );
     let frames = frames_until(&receiver, Instant::now() + Duration::from_secs(10), |_| {
         true

@@ -11,12 +11,14 @@ use std::io::{Read, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiCommand, ApiReply};
+use crate::api::{ApiCall, ApiReply, Json};
 use crate::pipeline::PipelineState;
 use crate::stage::StageKind;
 
-/// Version of the control protocol; both sides must agree.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version of the control protocol's envelopes; both sides must agree. API commands and feed
+/// events travel as named JSON inside the envelopes ([`crate::api::ApiCall`],
+/// [`ToStage::Feed`]), so adding one does not change this number.
+pub const PROTOCOL_VERSION: u32 = 3;
 /// An API command not yet applied this long after api-proc sent it is dropped unapplied:
 /// its HTTP client was answered with a timeout (api-proc waits longer than this), so applying
 /// it now would change state behind a reported failure.
@@ -38,7 +40,7 @@ pub enum ToSupervisor {
     /// api-proc only: a request for the state owner, answered by [`ToStage::ApiReply`].
     Api {
         request_id: u64,
-        command: ApiCommand,
+        call: ApiCall,
         /// `CLOCK_MONOTONIC` time api-proc sent it (system-wide, so comparable here).
         sent_ns: u64,
     },
@@ -53,6 +55,8 @@ pub enum ToStage {
     State(PipelineState),
     /// Answer to [`ToSupervisor::Api`].
     ApiReply { request_id: u64, reply: ApiReply },
+    /// api-proc only: one [`crate::feed::FeedItem`] of the change feed, as JSON.
+    Feed(Json),
     /// Finish up and exit with [`crate::exit::ExitCode::Ok`].
     Shutdown,
 }

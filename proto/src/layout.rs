@@ -20,8 +20,9 @@ use crate::stage::StageKind;
 
 /// Identifies a ledfx-rs segment ("LEDFXRS" + 0).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
-/// Bumped whenever anything in this file changes meaning.
-pub const LAYOUT_VERSION: u64 = 1;
+/// Bumped whenever anything in this file (or the slot format of `slot.rs`) changes meaning.
+/// 2: frame buffers carry a generation word.
+pub const LAYOUT_VERSION: u64 = 2;
 /// How many devices can be driven at once.
 pub const MAX_DEVICE_SLOTS: usize = 512;
 /// Largest pixel count of one device.
@@ -87,9 +88,10 @@ impl Segment {
         Ok(Self { shm })
     }
 
-    /// Attaches to the segment inherited at `fd` (stages), checking magic and version.
-    pub fn attach(fd: std::os::fd::RawFd) -> Result<Self, LayoutError> {
-        let shm = SharedMemory::from_inherited_fd(fd, SEGMENT_BYTES)?;
+    /// Attaches to the segment behind `fd` (a stage's inherited memfd, adopted by
+    /// `stage::bootstrap`), checking seals, size, magic and version.
+    pub fn attach(fd: std::os::fd::OwnedFd) -> Result<Self, LayoutError> {
+        let shm = SharedMemory::attach(fd, SEGMENT_BYTES)?;
         Self::check(shm)
     }
 
@@ -115,9 +117,8 @@ impl Segment {
             .shm
             .fd()
             .try_clone_to_owned()
-            .map_err(|source| ShmError::InheritedFd { fd: -1, source })?;
-        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
-        Self::attach(raw)
+            .map_err(|source| ShmError::Duplicate { source })?;
+        Self::attach(fd)
     }
 
     /// The underlying memory, for passing its fd to a child.
@@ -238,5 +239,26 @@ mod tests {
         seg.audio_slot().publish(frame.as_bytes(), 1);
         other.audio_slot().read_latest(&mut out).unwrap();
         assert_eq!(AudioFrame::from_bytes(&out).unwrap().volume, 0.25);
+    }
+
+    #[test]
+    fn an_unsealed_memfd_is_refused() {
+        // Right size, right header, but another process could shrink it under our mapping.
+        let flags = rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING;
+        let fd = rustix::fs::memfd_create("ledfx-rs-test", flags).unwrap();
+        rustix::fs::ftruncate(&fd, SEGMENT_BYTES as u64).unwrap();
+        let mut header = Vec::new();
+        for word in [MAGIC, LAYOUT_VERSION, SEGMENT_BYTES as u64] {
+            header.extend_from_slice(&word.to_ne_bytes());
+        }
+        rustix::io::pwrite(&fd, &header, 0).unwrap();
+        let err = Segment::attach(fd).unwrap_err();
+        assert!(
+            matches!(err, LayoutError::Shm(ShmError::MissingSeals { .. })),
+            "{err}"
+        );
+        // The same contents in a sealed segment attach fine.
+        let seg = Segment::create().unwrap();
+        assert!(Segment::attach(seg.shm().fd().try_clone_to_owned().unwrap()).is_ok());
     }
 }

@@ -8,7 +8,9 @@
 //! * [`audio`] — the analysis frame audio-proc publishes once per hop.
 //! * [`control`] — typed, length-prefixed control messages with a version handshake.
 //! * [`pipeline`] — the desired state handed to render-proc and output-proc.
-//! * [`api`] — the commands api-proc sends to the state owner and their replies.
+//! * [`api`] — the calls api-proc sends to the state owner (one module per resource group)
+//!   and their replies.
+//! * [`feed`] — the change feed: typed events with revisions, from the state owner to api-proc.
 //! * [`exit`] — the exit-code contract between stages and supervisor.
 //! * [`timing`] — LedFx's refresh-rate table, shared by render-proc, output-proc and the
 //!   supervisor so that rendering and sending agree on every frame period.
@@ -18,6 +20,7 @@ pub mod api;
 pub mod audio;
 pub mod control;
 pub mod exit;
+pub mod feed;
 pub mod layout;
 pub mod pipeline;
 pub mod shm;

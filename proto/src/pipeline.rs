@@ -36,6 +36,9 @@ pub struct DeviceSpec {
     pub id: String,
     /// Shared-memory pixel slot assigned by the supervisor (stable for the device's life).
     pub slot: u16,
+    /// Changes whenever the slot is handed to a (new) device, so a frame left in a reused
+    /// slot by an earlier device can be told apart from this device's frames.
+    pub generation: u64,
     /// Protocol registry key (`ddp`, `dummy`, …).
     pub device_type: String,
     pub pixel_count: u32,
@@ -284,6 +287,7 @@ mod tests {
             devices: vec![DeviceSpec {
                 id: "a".into(),
                 slot: 3,
+                generation: 1,
                 device_type: "ddp".into(),
                 pixel_count: 10,
                 refresh_rate: 62,

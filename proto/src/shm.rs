@@ -8,7 +8,10 @@
 //!    behind;
 //! 2. hand out `&AtomicU64` views of 8-byte words inside that mapping, which is the only way
 //!    the processes ever touch the shared bytes, so concurrent access is never a data race;
-//! 3. adopt file descriptors a child inherited from the supervisor at a known number.
+//! 3. turn the descriptor numbers a stage inherited from the supervisor into [`OwnedFd`]s,
+//!    once per process (`adopt_inherited_fds`, called only by `stage::bootstrap`). Everything
+//!    downstream (attaching the segment, the control socket, the HTTP listener) takes the
+//!    `OwnedFd`, so no safe function can be handed a raw number and close it twice.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment; the cross-process tests in
 //! `proto/tests/shm_processes.rs` exercise writers and readers killed mid-operation.
@@ -17,8 +20,18 @@
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use memmap2::MmapRaw;
+use rustix::fs::SealFlags;
+
+/// The seals the mapping's safety argument relies on: the size can neither shrink (pages
+/// would vanish under other processes' mappings: SIGBUS) nor grow, and no further seal (such
+/// as `FUTURE_WRITE`, which would stop a restarted stage from mapping it writable) can be
+/// added.
+const REQUIRED_SEALS: SealFlags = SealFlags::SHRINK
+    .union(SealFlags::GROW)
+    .union(SealFlags::SEAL);
 
 /// Errors from creating or attaching a shared-memory segment.
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +43,19 @@ pub enum ShmError {
     },
     #[error("sizing shared memory to {len} bytes: {source}")]
     Resize { len: usize, source: std::io::Error },
+    #[error("sealing shared memory: {source}")]
+    Seal { source: std::io::Error },
     #[error("mapping shared memory: {source}")]
     Map { source: std::io::Error },
-    #[error("inherited fd {fd} is not usable: {source}")]
-    InheritedFd { fd: RawFd, source: std::io::Error },
+    #[error("inspecting the shared-memory descriptor: {source}")]
+    Inspect { source: std::io::Error },
+    #[error("duplicating the shared-memory descriptor: {source}")]
+    Duplicate { source: std::io::Error },
+    #[error(
+        "shared memory is not sealed against {missing}: a segment whose size another process \
+         can change cannot be mapped safely (expected a memfd sealed SHRINK | GROW | SEAL)"
+    )]
+    MissingSeals { missing: String },
     #[error("inherited shared memory is {actual} bytes, expected at least {expected}")]
     TooSmall { actual: u64, expected: usize },
 }
@@ -68,35 +90,35 @@ impl SharedMemory {
             len,
             source: e.into(),
         })?;
-        // Seal the size, and seal the seals: no process (buggy or not) can shrink the segment
-        // under the others' mappings (their next access would be SIGBUS), nor add a seal such
-        // as FUTURE_WRITE that would stop a restarted stage from mapping it writable.
-        let seals = rustix::fs::SealFlags::SHRINK
-            | rustix::fs::SealFlags::GROW
-            | rustix::fs::SealFlags::SEAL;
-        rustix::fs::fcntl_add_seals(&fd, seals).map_err(|e| ShmError::Resize {
-            len,
-            source: e.into(),
-        })?;
+        // Seal the size, and seal the seals (see `REQUIRED_SEALS`).
+        rustix::fs::fcntl_add_seals(&fd, REQUIRED_SEALS)
+            .map_err(|e| ShmError::Seal { source: e.into() })?;
         Self::map(fd)
     }
 
-    /// Attaches to a segment whose fd this process inherited as `fd`, checking that it is at
-    /// least `min_len` bytes long.
-    pub fn from_inherited_fd(fd: RawFd, min_len: usize) -> Result<Self, ShmError> {
-        let owned =
-            adopt_inherited_fd(fd).map_err(|source| ShmError::InheritedFd { fd, source })?;
-        let stat = rustix::fs::fstat(&owned).map_err(|e| ShmError::InheritedFd {
-            fd,
-            source: e.into(),
-        })?;
+    /// Attaches to the segment behind `fd` (a stage's inherited memfd, or a duplicate),
+    /// checking that it carries the seals the mapping relies on and is at least `min_len`
+    /// bytes long.
+    pub fn attach(fd: OwnedFd, min_len: usize) -> Result<Self, ShmError> {
+        // A descriptor that is not a memfd (or one made without ALLOW_SEALING) fails here or
+        // reports only SEAL; either way it is refused below.
+        let seals =
+            rustix::fs::fcntl_get_seals(&fd).map_err(|e| ShmError::Inspect { source: e.into() })?;
+        let missing = REQUIRED_SEALS.difference(seals);
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter_names().map(|(name, _)| name).collect();
+            return Err(ShmError::MissingSeals {
+                missing: names.join(" | "),
+            });
+        }
+        let stat = rustix::fs::fstat(&fd).map_err(|e| ShmError::Inspect { source: e.into() })?;
         if (stat.st_size as u64) < min_len as u64 {
             return Err(ShmError::TooSmall {
                 actual: stat.st_size as u64,
                 expected: min_len,
             });
         }
-        Self::map(owned)
+        Self::map(fd)
     }
 
     fn map(fd: OwnedFd) -> Result<Self, ShmError> {
@@ -147,7 +169,8 @@ impl SharedMemory {
         }
         // SAFETY: the range [offset, end) was checked to lie inside the mapping, which stays
         // mapped for as long as `self` (and so the returned borrow) lives, and the memfd's
-        // size is sealed (`create`), so no process can truncate the pages away. The mapping is
+        // size is sealed (by `create`; `attach` refuses a segment without the seals), so no
+        // process can truncate the pages away. The mapping is
         // page-aligned and `offset` is a multiple of 8, so the pointer is aligned for
         // `AtomicU64`. `AtomicU64` has the same size and bit validity as `u64`, and every bit
         // pattern (including the memfd's initial zeros) is a valid `u64`. All processes access
@@ -161,32 +184,73 @@ impl SharedMemory {
     }
 }
 
-/// Takes ownership of a descriptor this process inherited at the number `fd`.
+/// Descriptor numbers already turned into [`OwnedFd`]s by [`adopt_inherited_fds`].
+static ADOPTED: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+
+/// Takes ownership of the descriptors this process inherited from the supervisor at the fixed
+/// numbers `fds`, all or none.
 ///
-/// Fails (instead of adopting) when the number is not an open descriptor, so a stage started
-/// by hand without the supervisor gets a clear error rather than undefined behaviour.
-pub fn adopt_inherited_fd(fd: RawFd) -> std::io::Result<OwnedFd> {
-    if fd < 3 {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "fds 0-2 are stdio, not inherited endpoints",
-        ));
+/// Only `stage::bootstrap` calls this, once, first thing in a stage. A number is refused (and
+/// nothing is adopted) when it is stdio, listed twice, not an open descriptor (a stage started
+/// by hand without the supervisor gets this clear error instead of undefined behaviour), marked
+/// close-on-exec (so it was opened by this process, not inherited), or already adopted.
+pub(crate) fn adopt_inherited_fds(fds: &[RawFd]) -> std::io::Result<Vec<OwnedFd>> {
+    use std::io::{Error, ErrorKind};
+    // Held throughout, so two concurrent calls cannot both pass the checks for one number.
+    let mut adopted = ADOPTED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for (i, &fd) in fds.iter().enumerate() {
+        if fd < 3 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("fd {fd} is stdio, not an inherited endpoint"),
+            ));
+        }
+        if fds[..i].contains(&fd) || adopted.contains(&fd) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("fd {fd} is already adopted"),
+            ));
+        }
+        // SAFETY: the borrow is used only for this fcntl query and does not outlive the
+        // statement; a closed number makes fcntl fail with EBADF, which we report.
+        let flags = rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) })
+            .map_err(|e| Error::new(e.kind(), format!("fd {fd} is not open: {e}")))?;
+        if flags.contains(rustix::io::FdFlags::CLOEXEC) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("fd {fd} is close-on-exec, so it was not inherited from the supervisor"),
+            ));
+        }
     }
-    // Check the number refers to an open descriptor before claiming it.
-    // SAFETY: the borrow is used only for the fcntl query below and does not outlive this
-    // statement; a closed number makes fcntl fail with EBADF, which we report.
-    let flags = rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) });
-    flags.map_err(std::io::Error::from)?;
-    // SAFETY: the supervisor places each endpoint at a fixed descriptor number (see
-    // `stage::InheritedFds`), the fcntl above proved it is open, and this is the only place
-    // in the process that adopts that number (the caller adopts each number once at start-up),
-    // so the `OwnedFd` is the unique owner.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let owned: Vec<OwnedFd> = fds
+        .iter()
+        .map(|&fd| {
+            // SAFETY: `fd` is open (checked above) and owned by nothing in this process.
+            // Descriptors this process opens are close-on-exec (std, rustix's `open`/`socket`/
+            // `memfd_create` and tokio all set the flag, and `bootstrap` calls this before the
+            // stage opens anything else), while this one is not: it came through exec from the
+            // supervisor, which places each endpoint at its fixed number (`stage::CONTROL_FD`,
+            // …) for this process alone. `ADOPTED`, checked and updated under one lock,
+            // guarantees no number is converted twice, and no other code in the project makes
+            // an `OwnedFd` from a raw number, so the returned `OwnedFd` is the unique owner.
+            unsafe { OwnedFd::from_raw_fd(fd) }
+        })
+        .collect();
+    adopted.extend_from_slice(fds);
+    for fd in &owned {
+        // Ours now: make sure it does not leak into anything this process might exec. A
+        // failure only means the flag stays unset, which is harmless, so it is ignored.
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+    }
+    Ok(owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
     use std::sync::atomic::Ordering;
 
     #[test]
@@ -217,9 +281,78 @@ mod tests {
         let _ = a.words(4088, 2);
     }
 
+    /// A memfd of `len` bytes with the given seals (none when `seals` is empty).
+    fn memfd(len: u64, seals: SealFlags) -> OwnedFd {
+        let flags = rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING;
+        let fd = rustix::fs::memfd_create("ledfx-rs-test", flags).unwrap();
+        rustix::fs::ftruncate(&fd, len).unwrap();
+        if !seals.is_empty() {
+            rustix::fs::fcntl_add_seals(&fd, seals).unwrap();
+        }
+        fd
+    }
+
     #[test]
-    fn adopting_a_closed_fd_fails_cleanly() {
-        assert!(adopt_inherited_fd(987).is_err());
-        assert!(adopt_inherited_fd(1).is_err());
+    fn attaching_checks_seals_and_size() {
+        let missing = |fd: OwnedFd| match SharedMemory::attach(fd, 4096) {
+            Err(ShmError::MissingSeals { missing }) => missing,
+            other => panic!("expected MissingSeals, got {other:?}"),
+        };
+        let unsealed = missing(memfd(4096, SealFlags::empty()));
+        for seal in ["SHRINK", "GROW", "SEAL"] {
+            assert!(unsealed.contains(seal), "{unsealed}");
+        }
+        // Sealing the size is not enough: without SEAL a later FUTURE_WRITE could be added.
+        let size_only = missing(memfd(4096, SealFlags::SHRINK | SealFlags::GROW));
+        assert_eq!(size_only, "SEAL");
+        // A plain file cannot be sealed at all.
+        let file = File::open("/proc/self/exe").unwrap();
+        assert!(matches!(
+            SharedMemory::attach(file.into(), 1),
+            Err(ShmError::Inspect { .. })
+        ));
+        assert!(matches!(
+            SharedMemory::attach(memfd(4096, REQUIRED_SEALS), 8192),
+            Err(ShmError::TooSmall {
+                actual: 4096,
+                expected: 8192
+            })
+        ));
+        let shm = SharedMemory::attach(memfd(4096, REQUIRED_SEALS), 4096).unwrap();
+        assert_eq!(shm.len(), 4096);
+    }
+
+    #[test]
+    fn created_segments_pass_the_attach_check() {
+        let a = SharedMemory::create("ledfx-rs-test", 4096).unwrap();
+        let b = SharedMemory::attach(a.fd().try_clone_to_owned().unwrap(), 4096).unwrap();
+        a.words(16, 1)[0].store(7, Ordering::Release);
+        assert_eq!(b.words(16, 1)[0].load(Ordering::Acquire), 7);
+    }
+
+    #[test]
+    fn inherited_fds_are_adopted_once_and_only_when_inherited() {
+        use std::os::fd::IntoRawFd;
+        assert!(adopt_inherited_fds(&[987]).is_err(), "closed");
+        assert!(adopt_inherited_fds(&[1]).is_err(), "stdio");
+        // A descriptor this process opened itself is close-on-exec: refused.
+        let own = memfd(8, SealFlags::empty());
+        let err = adopt_inherited_fds(&[own.as_raw_fd()]).unwrap_err();
+        assert!(err.to_string().contains("close-on-exec"), "{err}");
+        // `dup` makes a descriptor without CLOEXEC, as one inherited through exec is. Its
+        // ownership is given up (`into_raw_fd`) before it is adopted, so the test itself
+        // never owns one number twice.
+        let raw = rustix::io::dup(&own).unwrap().into_raw_fd();
+        assert!(adopt_inherited_fds(&[raw, raw]).is_err(), "listed twice");
+        let adopted = adopt_inherited_fds(&[raw]).unwrap();
+        assert_eq!(adopted[0].as_raw_fd(), raw);
+        let flags = rustix::io::fcntl_getfd(&adopted[0]).unwrap();
+        assert!(
+            flags.contains(rustix::io::FdFlags::CLOEXEC),
+            "ours now: close-on-exec"
+        );
+        // Adopting the same number again would create a second owner: refused.
+        let err = adopt_inherited_fds(&[raw]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
     }
 }

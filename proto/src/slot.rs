@@ -13,12 +13,21 @@
 //!
 //! Words are copied with relaxed atomic loads and stores, ordered by the release/acquire
 //! fences of the classic seqlock protocol, so cross-process access is free of data races.
+//!
+//! Every frame carries a *generation* chosen by its writer, stored in the buffer header under
+//! the same seqlock as the bytes, so a reader gets the frame and its generation consistently.
+//! Device slots are reused: the supervisor gives each hand-over of a slot to a device a fresh
+//! generation, render-proc tags the device's frames with it, and output-proc ignores frames of
+//! any other generation. A deleted device's last frame left in a reused slot is thereby
+//! "nothing yet" for the new device, without a second writer blanking the slot. Slots without
+//! owners that change (the audio slot) use generation 0.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
-/// Words in a slot header: `latest`, then per buffer `seq, len, timestamp_ns, frame_no`.
+/// Words in a slot header: `latest`, then per buffer
+/// `seq, len, timestamp_ns, frame_no, generation`.
 const HEADER_WORDS: usize = 1 + 2 * BUF_HEADER_WORDS;
-const BUF_HEADER_WORDS: usize = 4;
+const BUF_HEADER_WORDS: usize = 5;
 /// How often a reader retries a read that raced with the writer before giving up this time.
 const READ_RETRIES: usize = 64;
 
@@ -32,6 +41,8 @@ pub struct FrameMeta {
     pub timestamp_ns: u64,
     /// Length of the frame in bytes.
     pub len: usize,
+    /// The generation the writer tagged the frame with (see the module documentation).
+    pub generation: u64,
 }
 
 /// Number of 8-byte words a slot with room for `capacity_bytes` of frame data occupies.
@@ -88,9 +99,16 @@ impl<'a> FrameSlot<'a> {
         &self.words[start..start + self.capacity_words]
     }
 
-    /// Publishes `frame` (truncated to the capacity) as the newest frame. Never blocks.
-    /// Must only be called by the slot's single writer.
+    /// Publishes `frame` (truncated to the capacity) as the newest frame, with generation 0.
+    /// Never blocks. Must only be called by the slot's single writer.
     pub fn publish(&self, frame: &[u8], timestamp_ns: u64) -> u64 {
+        self.publish_generation(frame, timestamp_ns, 0)
+    }
+
+    /// Publishes `frame` (truncated to the capacity) as the newest frame of `generation`.
+    /// Never blocks. Must only be called by the slot's single writer. Returns the frame's
+    /// number.
+    pub fn publish_generation(&self, frame: &[u8], timestamp_ns: u64, generation: u64) -> u64 {
         let frame = &frame[..frame.len().min(self.capacity_bytes())];
         let latest = self.latest().load(Ordering::Acquire);
         let next = latest.wrapping_add(1);
@@ -118,6 +136,7 @@ impl<'a> FrameSlot<'a> {
         header[1].store(frame.len() as u64, Ordering::Relaxed);
         header[2].store(timestamp_ns, Ordering::Relaxed);
         header[3].store(next, Ordering::Relaxed);
+        header[4].store(generation, Ordering::Relaxed);
 
         seq.store(writing.wrapping_add(1), Ordering::Release);
         self.latest().store(next, Ordering::Release);
@@ -149,6 +168,7 @@ impl<'a> FrameSlot<'a> {
             let len = (header[1].load(Ordering::Relaxed) as usize).min(self.capacity_bytes());
             let timestamp_ns = header[2].load(Ordering::Relaxed);
             let frame_no = header[3].load(Ordering::Relaxed);
+            let generation = header[4].load(Ordering::Relaxed);
             out.clear();
             out.reserve(len.div_ceil(8) * 8);
             for word in &self.buf_data(index)[..len.div_ceil(8)] {
@@ -161,6 +181,7 @@ impl<'a> FrameSlot<'a> {
                     frame_no,
                     timestamp_ns,
                     len,
+                    generation,
                 });
             }
             std::hint::spin_loop();
@@ -200,7 +221,8 @@ mod tests {
             FrameMeta {
                 frame_no: 2,
                 timestamp_ns: 20,
-                len: 13
+                len: 13,
+                generation: 0,
             }
         );
         let meta = {
@@ -209,6 +231,21 @@ mod tests {
         };
         assert_eq!(out, vec![7; 5]);
         assert_eq!(meta.frame_no, 3);
+    }
+
+    #[test]
+    fn each_frame_carries_its_own_generation() {
+        let w = words(slot_words(8));
+        let slot = FrameSlot::new(&w, 8);
+        let mut out = Vec::new();
+        slot.publish_generation(&[1; 6], 1, 7);
+        assert_eq!(slot.read_latest(&mut out).unwrap().generation, 7);
+        // The next frame lands in the other buffer: its generation must not be the old one's.
+        slot.publish_generation(&[2; 6], 2, 8);
+        let meta = slot.read_latest(&mut out).unwrap();
+        assert_eq!((meta.generation, meta.frame_no, out[0]), (8, 2, 2));
+        slot.publish(&[3; 6], 3);
+        assert_eq!(slot.read_latest(&mut out).unwrap().generation, 0);
     }
 
     #[test]
@@ -228,7 +265,7 @@ mod tests {
         let mut out = Vec::new();
         slot.publish(&[1; 8], 1);
         // Simulate a writer killed after marking buffer 0 (the next one) as being written.
-        let header_of_next = &w[1..5];
+        let header_of_next = &w[1..1 + BUF_HEADER_WORDS];
         header_of_next[0].store(1, Ordering::Relaxed);
         w[HEADER_WORDS].store(u64::MAX, Ordering::Relaxed);
         let meta = slot.read_latest(&mut out).unwrap();
@@ -249,7 +286,9 @@ mod tests {
             s.spawn(|| {
                 for i in 0..20_000u32 {
                     let byte = (i % 251) as u8;
-                    slot.publish(&[byte; 4096], u64::from(i));
+                    // The generation follows the content, so a reader can check that the two
+                    // are read consistently.
+                    slot.publish_generation(&[byte; 4096], u64::from(i), u64::from(i));
                 }
                 writer_done.store(true, Ordering::Release);
             });
@@ -257,8 +296,9 @@ mod tests {
                 let mut out = Vec::new();
                 let mut reads = 0u64;
                 while !writer_done.load(Ordering::Acquire) {
-                    if slot.read_latest(&mut out).is_some() {
+                    if let Some(meta) = slot.read_latest(&mut out) {
                         assert!(out.iter().all(|&b| b == out[0]), "torn frame");
+                        assert_eq!((meta.generation % 251) as u8, out[0], "torn generation");
                         reads += 1;
                     }
                 }

@@ -2,9 +2,12 @@
 //!
 //! The supervisor places inherited endpoints at fixed descriptor numbers and names the
 //! stage's identity in environment variables. A stage calls [`bootstrap`] first thing: it
-//! arranges to die with the supervisor (`PR_SET_PDEATHSIG`), checks the supervisor is still its
-//! parent, and adopts the control socket and the shared-memory segment.
+//! makes every panic abort the process, arranges to die with the supervisor
+//! (`PR_SET_PDEATHSIG`), checks the supervisor is still its parent, and adopts the control
+//! socket, the shared-memory segment and (api-proc) the HTTP listener. `bootstrap` is the only
+//! place that turns those fixed numbers into owned descriptors, exactly once per process.
 
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 use crate::exit::ExitCode;
@@ -77,6 +80,8 @@ pub struct StageContext {
     pub control: UnixStream,
     /// The shared-memory segment.
     pub segment: Segment,
+    /// The HTTP listening socket the supervisor bound (`Some` for [`StageKind::Api`] only).
+    pub http_listener: Option<OwnedFd>,
 }
 
 /// Errors that make a stage unable to start.
@@ -95,6 +100,8 @@ pub enum BootstrapError {
     SupervisorGone(i32),
     #[error("control socket: {0}")]
     Control(std::io::Error),
+    #[error("inherited descriptors: {0}")]
+    Inherited(std::io::Error),
     #[error("shared memory: {0}")]
     Segment(#[from] crate::layout::LayoutError),
 }
@@ -108,13 +115,17 @@ impl BootstrapError {
             BootstrapError::Segment(crate::layout::LayoutError::VersionMismatch { .. }) => {
                 ExitCode::IpcVersionMismatch
             }
-            BootstrapError::Control(_) | BootstrapError::Segment(_) => ExitCode::Internal,
+            BootstrapError::Control(_)
+            | BootstrapError::Inherited(_)
+            | BootstrapError::Segment(_) => ExitCode::Internal,
         }
     }
 }
 
-/// Ties this process to the supervisor and adopts its inherited endpoints.
+/// Makes every panic abort the process and ties it to the supervisor, then adopts its
+/// inherited endpoints.
 pub fn bootstrap(kind: StageKind) -> Result<StageContext, BootstrapError> {
+    install_abort_on_panic();
     let found = std::env::var(ENV_STAGE).ok();
     if found.as_deref() != Some(kind.binary_name()) {
         return Err(BootstrapError::WrongStage {
@@ -141,13 +152,60 @@ pub fn bootstrap(kind: StageKind) -> Result<StageContext, BootstrapError> {
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, ignored.clone()).map_err(BootstrapError::Control)?;
     }
-    let control = crate::shm::adopt_inherited_fd(CONTROL_FD).map_err(BootstrapError::Control)?;
-    let segment = Segment::attach(SHM_FD)?;
+    let numbers: &[i32] = match kind {
+        StageKind::Api => &[CONTROL_FD, SHM_FD, HTTP_LISTENER_FD],
+        _ => &[CONTROL_FD, SHM_FD],
+    };
+    let mut fds = crate::shm::adopt_inherited_fds(numbers)
+        .map_err(BootstrapError::Inherited)?
+        .into_iter();
+    // `adopt_inherited_fds` returns one descriptor per number, in order.
+    let missing = || BootstrapError::Inherited(std::io::Error::other("descriptor missing"));
+    let control = fds.next().ok_or_else(missing)?;
+    let shm = fds.next().ok_or_else(missing)?;
+    let http_listener = fds.next();
+    let segment = Segment::attach(shm)?;
     Ok(StageContext {
         kind,
         control: UnixStream::from(control),
         segment,
+        http_listener,
     })
+}
+
+/// Makes any panic, on any thread, abort the whole process after logging it.
+///
+/// Stages are built with unwinding (the supervisor, in the same workspace, needs it to catch
+/// a panic in config validation), but a panic in a stage must stay a visible crash the
+/// supervisor restarts (death by SIGABRT), not a silently dead thread or task. The message
+/// and location go through `tracing` when a subscriber is set (the stages set one first),
+/// else straight to stderr.
+pub fn install_abort_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(non-string panic payload)");
+        let location = info
+            .location()
+            .map_or_else(|| "unknown location".to_owned(), ToString::to_string);
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("unnamed");
+        // Captured only when RUST_BACKTRACE / RUST_LIB_BACKTRACE ask for it.
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => String::new(),
+        };
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!(%location, thread, "panic, aborting: {message}{backtrace}");
+        } else {
+            eprintln!("panic in thread {thread} at {location}, aborting: {message}{backtrace}");
+        }
+        std::process::abort();
+    }));
 }
 
 #[cfg(test)]

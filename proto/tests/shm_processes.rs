@@ -21,7 +21,7 @@ fn child_role() {
     let Ok(role) = std::env::var("SHM_ROLE") else {
         return;
     };
-    let segment = Segment::attach(SHM_FD).expect("attach inherited segment");
+    let segment = Segment::attach(inherited_segment()).expect("attach inherited segment");
     let slot = segment.device_slot(SLOT);
     match role.as_str() {
         // Publishes frames whose bytes all equal the low byte of the frame number, forever
@@ -48,6 +48,19 @@ fn child_role() {
         }
         other => panic!("unknown SHM_ROLE {other}"),
     }
+}
+
+/// The segment the parent mapped at [`SHM_FD`], as an owned descriptor. A stage gets it from
+/// `proto::stage::bootstrap`, which also wants a control socket and a supervisor; this child
+/// reopens the memfd through `/proc` instead (a new descriptor of the same memfd, seals
+/// included), which needs no adoption of a raw number.
+fn inherited_segment() -> std::os::fd::OwnedFd {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{SHM_FD}"))
+        .expect("reopen the inherited memfd")
+        .into()
 }
 
 fn spawn(segment: &Segment, role: &str) -> Child {

@@ -28,6 +28,11 @@
 //!   written or published, but effects and transitions keep running.
 //! * The device's own `center_offset` is not applied here: output-proc rotates just before
 //!   sending (see `DeviceSpec::center_offset`).
+//! * Every device frame is published tagged with its `DeviceSpec::generation`, and a buffer
+//!   whose slot was handed to another device (a new generation) starts black. output-proc
+//!   sends only frames of the generation it knows, so a frame a deleted device left in a
+//!   reused slot is never sent to the slot's new device, and render-proc stays the slot's only
+//!   writer.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -61,6 +66,8 @@ pub struct EngineStats {
 struct DeviceBuffer {
     /// RGB bytes, `pixel_count × 3` (capped at the slot's capacity).
     bytes: Vec<u8>,
+    /// The slot's current hand-over (`DeviceSpec::generation`), published with every frame.
+    generation: u64,
     refresh_rate: u32,
     /// Index of the virtual that publishes this device's frames.
     priority: Option<usize>,
@@ -471,9 +478,15 @@ impl Engine {
             let len = (d.pixel_count as usize).min(MAX_PIXELS_PER_DEVICE) * 3;
             let buffer = self.devices.entry(d.slot).or_insert_with(|| DeviceBuffer {
                 bytes: vec![0; len],
+                generation: d.generation,
                 refresh_rate: d.refresh_rate,
                 priority: None,
             });
+            if buffer.generation != d.generation {
+                // The slot belongs to another device now: none of the old pixels carry over.
+                buffer.bytes.fill(0);
+                buffer.generation = d.generation;
+            }
             if buffer.bytes.len() != len {
                 buffer.bytes = vec![0; len];
             }
@@ -540,9 +553,11 @@ impl Engine {
                 v.write_devices(devices);
                 for slot in &v.layout.slots {
                     if let Some(device) = devices.get(slot).filter(|d| d.priority == Some(index)) {
-                        segment
-                            .device_slot(*slot)
-                            .publish(&device.bytes, proto::monotonic_ns());
+                        segment.device_slot(*slot).publish_generation(
+                            &device.bytes,
+                            proto::monotonic_ns(),
+                            device.generation,
+                        );
                         stats.frames_published += 1;
                     }
                 }
@@ -580,6 +595,7 @@ mod tests {
         DeviceSpec {
             id: id.into(),
             slot,
+            generation: 1,
             device_type: "dummy".into(),
             pixel_count: pixels,
             refresh_rate: rate,
@@ -666,6 +682,39 @@ mod tests {
         assert_eq!(a, [10, 0, 0, 10, 0, 0, 0, 0, 11, 0, 0, 11]);
         let (b, _) = read(&seg, 1).unwrap();
         assert_eq!(b, [10, 0, 0, 10, 0, 0]);
+    }
+
+    #[test]
+    fn frames_carry_the_generation_and_a_reused_slot_starts_black() {
+        let seg = Segment::create().unwrap();
+        let mut engine = Engine::new();
+        let t0 = Instant::now();
+        engine.apply_state(&state(
+            vec![device("a", 0, 2, 10)],
+            vec![virtual_on("v", &[(0, 0, 1)], color("#0a0000", 1))],
+        ));
+        engine.tick(&seg, t0);
+        let mut out = Vec::new();
+        let meta = seg.device_slot(0).read_latest(&mut out).unwrap();
+        assert_eq!(
+            (out.as_slice(), meta.generation),
+            (&[10, 0, 0, 10, 0, 0][..], 1)
+        );
+
+        // Device a is deleted and slot 0 handed to device b (generation 2), whose virtual
+        // covers only its first pixel: the second must not keep a's red.
+        let mut b = device("b", 0, 2, 10);
+        b.generation = 2;
+        engine.apply_state(&state(
+            vec![b],
+            vec![virtual_on("v", &[(0, 0, 0)], color("#00000b", 1))],
+        ));
+        engine.tick(&seg, t0 + Duration::from_millis(100));
+        let meta = seg.device_slot(0).read_latest(&mut out).unwrap();
+        assert_eq!(
+            (out.as_slice(), meta.generation),
+            (&[0, 0, 11, 0, 0, 0][..], 2)
+        );
     }
 
     #[test]

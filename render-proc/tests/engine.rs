@@ -18,6 +18,7 @@ fn state(effect_type: &str, config_json: &str) -> PipelineState {
         devices: vec![DeviceSpec {
             id: "strip".into(),
             slot: 0,
+            generation: 1,
             device_type: "dummy".into(),
             pixel_count: PIXELS,
             refresh_rate: 62,

@@ -65,6 +65,8 @@ pub struct Decision {
     pub against_revision: u64,
     pub to_revision: u64,
     pub reason: String,
+    /// The pipeline stages that failed since the change: the rollback reverts what they run.
+    pub stages: Vec<StageKind>,
 }
 
 /// Tracks revisions and stage events; decides when to roll back.
@@ -79,6 +81,8 @@ pub struct Tracker {
     target: Option<u64>,
     /// Pipeline-stage failures since `target` was set.
     failures: usize,
+    /// The stages those failures came from.
+    failed: BTreeSet<StageKind>,
 }
 
 impl Tracker {
@@ -91,6 +95,7 @@ impl Tracker {
             last_failure: None,
             target: None,
             failures: 0,
+            failed: BTreeSet::new(),
         }
     }
 
@@ -117,6 +122,7 @@ impl Tracker {
             // A change away from a configuration that has proven itself: blamable.
             self.target = Some(self.current);
             self.failures = 0;
+            self.failed.clear();
         }
         self.current = revision;
         self.current_since = now;
@@ -129,6 +135,7 @@ impl Tracker {
         if self.target.is_some() && settled && self.healthy(now) {
             self.target = None;
             self.failures = 0;
+            self.failed.clear();
         }
     }
 
@@ -148,6 +155,7 @@ impl Tracker {
         self.last_failure = Some(now);
         let target = self.target?;
         self.failures += 1;
+        self.failed.insert(stage);
         if !bad_config && self.failures < self.policy.threshold {
             return None;
         }
@@ -168,6 +176,7 @@ impl Tracker {
             against_revision: self.current,
             to_revision: target,
             reason: format!("{why}; rolled back to revision {target}"),
+            stages: std::mem::take(&mut self.failed).into_iter().collect(),
         })
     }
 }
@@ -199,7 +208,7 @@ pub async fn run(
             event = events.recv() => {
                 let Some(event) = event else { return };
                 if let Some(decision) = tracker.event(event, Instant::now()) {
-                    match owner.rollback(decision.against_revision, decision.to_revision, decision.reason.clone()).await {
+                    match owner.rollback(&decision).await {
                         Ok(revision) => tracing::warn!(revision, reason = %decision.reason, "configuration rolled back"),
                         Err(e) => tracing::error!(error = %e, reason = %decision.reason, "rollback not done"),
                     }
@@ -246,6 +255,11 @@ mod tests {
             .event(crash(StageKind::Render), secs(t0, 12))
             .expect("rollback");
         assert_eq!((d.against_revision, d.to_revision), (2, 1));
+        assert_eq!(
+            d.stages,
+            [StageKind::Render],
+            "the rollback knows what failed"
+        );
         assert!(
             d.reason.contains("render-proc failed 3 times"),
             "{}",
@@ -333,6 +347,7 @@ mod tests {
             bad_config: true,
         };
         let d = t.event(bad, secs(t0, 12)).expect("rollback");
+        assert_eq!(d.stages, [StageKind::Audio], "api-proc is not blamed");
         assert!(
             d.reason.starts_with("audio-proc cannot run"),
             "{}",

@@ -113,10 +113,9 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     }
 
     let segment = Arc::new(Segment::create().context("creating shared memory")?);
-    let on_disk = doc.clone();
-    let (state, repairs) = State::new(doc, cli.audio.clone());
-    for repair in &repairs {
-        tracing::warn!("config.json: {repair}");
+    let (state, set_aside) = State::new(doc, cli.audio.clone());
+    for problem in &set_aside {
+        tracing::warn!("config.json: {problem}");
     }
     if let Some(copy) = store
         .preserve_original()
@@ -124,15 +123,15 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     {
         tracing::info!(copy = %copy.display(), "kept a copy of the config as it was before ledfx-rs first ran here");
     }
-    // Write at start only when there is nothing on disk yet or the config had to be repaired;
-    // a valid config the user gave us stays byte for byte as it was.
+    // Write at start only when there is nothing on disk yet: the config the user gave us
+    // stays byte for byte as it was until they change something (and even then, entries
+    // ledfx-rs cannot use are written back as they were).
     if !store.path().exists() {
         tracing::info!(path = %store.path().display(), "no config yet: starting with defaults");
-    }
-    if !store.path().exists() || state.doc != on_disk {
         store.save(&state.doc).context("writing config.json")?;
     }
-    let (owner, states) = supervisor::owner::spawn(state, store, Some(segment.clone()));
+    let (owner, states) = supervisor::owner::spawn(state, store, Some(segment.clone()))
+        .context("starting the state writer")?;
     let (health_tx, health_rx) = tokio::sync::mpsc::unbounded_channel();
     let health = tokio::spawn(supervisor::health::run(
         owner.clone(),

@@ -1,77 +1,160 @@
-//! The state owner: one task that holds the desired state, applies API commands to it,
-//! persists every change before acknowledging it, and publishes the derived pipeline state.
+//! The state owner: holds the desired state, answers reads from an immutable snapshot,
+//! commits writes in groups, persists every change before acknowledging it, and publishes the
+//! derived pipeline state and the change feed.
 //!
-//! Commands are serialised through one channel, so two API requests never interleave. Each is
-//! applied to a copy; the copy becomes current only once it has been written to disk, so a
-//! rejected request or a failed save changes nothing.
+//! * **Reads** run in the caller's task against the current [`Snapshot`] (an `Arc` swapped on
+//!   commit), so a read never waits for a write or a save.
+//! * **Writes** go through one writer thread, in arrival order. Writes that arrive while a
+//!   save is in flight are committed together in the next save (group commit): each is
+//!   applied to a copy of the state and gets its own revision and events; one save holds them
+//!   all; only then do the snapshot, the pipeline state and the feed move on and the replies
+//!   go out. A rejected command, a panicking one, or a failed save changes nothing.
+//!
+//! The writer is a dedicated thread (it does blocking saves itself) running at a lower
+//! scheduling priority than the async runtime that answers reads: on a loaded machine the
+//! CPU goes to reads first, and writes, which wait for an fsync anyway, absorb the delay.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use proto::api::{ApiCommand, ApiFailure, ApiReply, FailureKind};
+use proto::api::{ApiCall, ApiFailure, ApiReply, Command, FailureKind};
+use proto::feed::{Change, Event};
 use proto::pipeline::PipelineState;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{ConfigDoc, ConfigStore};
-use crate::state::State;
+use crate::health::Decision;
+use crate::state::rollback::{self, Part};
+use crate::state::{events, prepare_call, Prepared, ReadCtx, State};
 
 /// How many recent configurations are kept (as compact JSON) until the health task has had
 /// the chance to pin its rollback target; the pinned one is kept however many follow.
 const HISTORY: usize = 16;
+/// At most this many writes share one save, so one slow batch cannot grow without bound.
+const MAX_BATCH: usize = 64;
+/// Changes the feed buffers for a slow subscriber before it must start again from a
+/// snapshot.
+const FEED_BUFFER: usize = 1024;
+/// Revisions whose touched parts are remembered, so a rollback can revert only what a
+/// failing stage runs.
+const TOUCHED: usize = 4096;
 
-/// A request to the owner.
+/// The state readers see: immutable, replaced whole on every commit.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub state: State,
+    pub pipeline: Arc<PipelineState>,
+}
+
+type WriteFn = Box<dyn FnOnce(&mut State) -> ApiReply + Send>;
+
+/// The writer thread's niceness above the rest of the supervisor (Linux: per thread).
+const WRITER_NICENESS: i32 = 5;
+
+/// A request to the writer thread.
 enum Request {
-    /// A command, the `CLOCK_MONOTONIC` time after which it must not be applied, and where
-    /// the reply goes.
-    Api(ApiCommand, Option<u64>, oneshot::Sender<ApiReply>),
+    /// A write, what it was (for the log), the `CLOCK_MONOTONIC` time after which it must
+    /// not be applied, and where the reply goes.
+    Write {
+        write: WriteFn,
+        call: ApiCall,
+        expires_ns: Option<u64>,
+        reply: oneshot::Sender<ApiReply>,
+    },
     Rollback {
-        against_revision: u64,
-        to_revision: u64,
-        reason: String,
+        decision: Decision,
         reply: oneshot::Sender<Result<u64, String>>,
     },
     /// Keep the configuration in force at this revision until told otherwise (`None`).
     Pin(Option<u64>),
+    /// Tests: hold the writer until the sender fires, as a slow save would.
+    #[cfg(test)]
+    Stall(oneshot::Receiver<()>),
 }
 
-/// Cheap handle for sending commands to the owner.
-#[derive(Debug, Clone)]
+/// Cheap handle for reading the state and sending commands to the owner.
+#[derive(Clone)]
 pub struct OwnerHandle {
     tx: mpsc::Sender<Request>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+    changes: broadcast::Sender<Arc<Change>>,
+    segment: Option<Arc<proto::layout::Segment>>,
 }
 
-impl std::fmt::Debug for Request {
+impl std::fmt::Debug for OwnerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Request::Api(command, _, _) => f.debug_tuple("Api").field(command).finish(),
-            Request::Rollback { to_revision, .. } => f
-                .debug_struct("Rollback")
-                .field("to_revision", to_revision)
-                .finish(),
-            Request::Pin(revision) => f.debug_tuple("Pin").field(revision).finish(),
-        }
+        f.debug_struct("OwnerHandle").finish_non_exhaustive()
     }
+}
+
+fn gone() -> ApiFailure {
+    ApiFailure::internal("ledfx-rs is shutting down")
+}
+
+/// The reply to a command whose handler panicked: nothing was changed.
+fn panicked(call: &ApiCall) -> ApiFailure {
+    tracing::error!(group = %call.group, command = %call.command.0, "a command handler panicked; the request was answered with an error and nothing was changed");
+    ApiFailure::internal(
+        "ledfx-rs hit an internal error handling this request (logged); nothing was changed",
+    )
 }
 
 impl OwnerHandle {
-    /// Applies `command` and waits for the reply.
-    pub async fn call(&self, command: ApiCommand) -> ApiReply {
-        self.call_until(command, None).await
+    /// Runs a typed command and waits for the reply.
+    pub async fn call<C: Command>(&self, command: C) -> ApiReply {
+        self.call_until(&ApiCall::new(&command), None).await
     }
 
-    /// Like [`OwnerHandle::call`], but the command is dropped unapplied (with an error reply)
-    /// if the owner only gets to it after `expires_ns` (`CLOCK_MONOTONIC`).
-    pub async fn call_until(&self, command: ApiCommand, expires_ns: Option<u64>) -> ApiReply {
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Runs `call`: a read at once against the current snapshot, a write through the writer.
+    /// A write is dropped unapplied (with an error reply) if the writer only gets to it after
+    /// `expires_ns` (`CLOCK_MONOTONIC`).
+    pub async fn call_until(&self, call: &ApiCall, expires_ns: Option<u64>) -> ApiReply {
+        match prepare_call(call)? {
+            Prepared::Read(read) => {
+                let snapshot = self.snapshot();
+                let ctx = ReadCtx {
+                    state: &snapshot.state,
+                    pipeline: &snapshot.pipeline,
+                    segment: self.segment.as_deref(),
+                    now_ns: proto::monotonic_ns(),
+                };
+                catch_unwind(AssertUnwindSafe(|| read(&ctx)))
+                    .unwrap_or_else(|_| Err(panicked(call)))
+            }
+            Prepared::Write(write) => {
+                let (tx, rx) = oneshot::channel();
+                let request = Request::Write {
+                    write,
+                    call: call.clone(),
+                    expires_ns,
+                    reply: tx,
+                };
+                self.tx.send(request).await.map_err(|_| gone())?;
+                rx.await.map_err(|_| gone())?
+            }
+        }
+    }
+
+    /// The current snapshot and every change after it: subscribe first, then read the
+    /// snapshot, so a change is either in the snapshot or on the receiver (or both: skip
+    /// revisions up to the snapshot's).
+    pub fn subscribe(&self) -> (Arc<Snapshot>, broadcast::Receiver<Arc<Change>>) {
+        let changes = self.changes.subscribe();
+        (self.snapshot(), changes)
+    }
+
+    /// Tests: holds the writer thread until the returned sender is dropped or fires.
+    #[cfg(test)]
+    async fn stall(&self) -> oneshot::Sender<()> {
         let (tx, rx) = oneshot::channel();
-        let gone = || ApiFailure {
-            kind: FailureKind::Internal,
-            reason: "ledfx-rs is shutting down".into(),
-        };
-        self.tx
-            .send(Request::Api(command, expires_ns, tx))
-            .await
-            .map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+        let _ = self.tx.send(Request::Stall(rx)).await;
+        tx
     }
 
     /// Asks the owner to keep the configuration in force at `revision` (a rollback target)
@@ -80,22 +163,16 @@ impl OwnerHandle {
         let _ = self.tx.send(Request::Pin(revision)).await;
     }
 
-    /// Restores the configuration that was in force at `to_revision` (persisted and published
-    /// as a new revision, which is returned), provided the current revision is still
-    /// `against_revision`: a change accepted after the decision is never thrown away.
-    /// `reason` is kept for the API to report.
-    pub async fn rollback(
-        &self,
-        against_revision: u64,
-        to_revision: u64,
-        reason: String,
-    ) -> Result<u64, String> {
+    /// Rolls back what the failing stages run to the configuration in force at the
+    /// decision's `to_revision` (persisted and published as a new revision, which is
+    /// returned), provided the current revision is still `against_revision`: a change
+    /// accepted after the decision is never thrown away. The reason, and the revisions undone
+    /// and kept, are kept for the API to report.
+    pub async fn rollback(&self, decision: &Decision) -> Result<u64, String> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Request::Rollback {
-                against_revision,
-                to_revision,
-                reason,
+                decision: decision.clone(),
                 reply: tx,
             })
             .await
@@ -104,111 +181,165 @@ impl OwnerHandle {
     }
 }
 
-/// The owner task's state.
+/// The writer thread's state.
 struct Owner {
-    state: State,
+    current: Arc<Snapshot>,
     store: ConfigStore,
-    feed: watch::Sender<Arc<PipelineState>>,
-    /// The shared segment, to blank the pixel slot of a newly added device before any stage
-    /// hears of it (a slot may still hold the last frame of a device deleted earlier).
-    segment: Option<Arc<proto::layout::Segment>>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    pipelines: watch::Sender<Arc<PipelineState>>,
+    changes: broadcast::Sender<Arc<Change>>,
     /// `(revision, document as JSON)` of recent accepted configurations, oldest first.
     history: VecDeque<(u64, String)>,
     /// The rollback target the health task asked to keep: `(revision, document as JSON)`.
     pinned: Option<(u64, String)>,
+    /// The parts of the document each recent revision changed, oldest first (revisions that
+    /// changed only runtime state are not listed).
+    touched: VecDeque<(u64, Parts)>,
+    /// Every document-changing revision from this one on is in `touched`.
+    touched_complete_from: u64,
 }
 
-fn snapshot(doc: &ConfigDoc) -> String {
+fn doc_json(doc: &ConfigDoc) -> String {
     doc.to_value().to_string()
 }
 
+type Parts = std::collections::BTreeSet<Part>;
+
+/// A write that was applied to the working copy, waiting for its save.
+struct Accepted {
+    reply_to: oneshot::Sender<ApiReply>,
+    reply: ApiReply,
+}
+
 impl Owner {
-    fn handle_api(&mut self, command: ApiCommand) -> Result<(State, ApiReply), ApiReply> {
-        if command.is_read_only() {
-            let lists_devices = matches!(command, ApiCommand::GetDevices);
-            let reply = self.state.apply(command);
-            return Err(match (reply, &self.segment) {
-                (Ok(json), Some(segment)) if lists_devices => {
-                    let mut value = json.to_value();
-                    mark_online(
-                        &mut value,
-                        &self.feed.borrow(),
-                        segment,
-                        proto::monotonic_ns(),
-                    );
-                    Ok(proto::api::Json::from_value(&value))
-                }
-                (reply, _) => reply,
+    /// Applies a batch of writes to a working copy, saves once, publishes, then answers.
+    fn commit_batch(&mut self, batch: Vec<Request>) {
+        let mut working = self.current.state.clone();
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
+        let mut parts = Vec::new();
+        for request in batch {
+            let Request::Write {
+                write,
+                call,
+                expires_ns,
+                reply,
+            } = request
+            else {
+                continue;
+            };
+            if expires_ns.is_some_and(|at| proto::monotonic_ns() > at) {
+                let _ = reply.send(Err(ApiFailure::internal(
+                    "the request waited too long and was not applied; nothing was changed",
+                )));
+                continue;
+            }
+            let mut candidate = working.clone();
+            let result = catch_unwind(AssertUnwindSafe(|| write(&mut candidate)))
+                .unwrap_or_else(|_| Err(panicked(&call)));
+            let changed = candidate.doc != working.doc || candidate.paused != working.paused;
+            // A rejected command never changes anything, whatever it did to the copy.
+            if result.is_err() || !changed {
+                let _ = reply.send(result);
+                continue;
+            }
+            candidate.revision = working.revision + 1;
+            let events = events::between(&working, &candidate);
+            let touched = rollback::touched(&working.doc, &candidate.doc);
+            if !touched.is_empty() {
+                parts.push((candidate.revision, touched));
+            }
+            changes.push(Change {
+                revision: candidate.revision,
+                events,
+            });
+            working = candidate;
+            accepted.push(Accepted {
+                reply_to: reply,
+                reply: result,
             });
         }
-        let mut candidate = self.state.clone();
-        let reply = candidate.apply(command);
-        let changed = candidate.doc != self.state.doc || candidate.paused != self.state.paused;
-        // A rejected command never changes anything, whatever it did to the copy.
-        if !changed || reply.is_err() {
-            return Err(reply);
+        if accepted.is_empty() {
+            return;
         }
-        Ok((candidate, reply))
+        let text = match self.save(&working.doc) {
+            Ok(text) => text,
+            Err(failure) => {
+                for a in accepted {
+                    let _ = a.reply_to.send(Err(failure.clone()));
+                }
+                return;
+            }
+        };
+        self.publish(working, changes, parts, text);
+        for a in accepted {
+            let _ = a.reply_to.send(a.reply);
+        }
     }
 
-    /// Persists (when the document changed) and publishes `candidate` as the next revision.
-    async fn commit(&mut self, mut candidate: State) -> Result<u64, ApiFailure> {
-        if candidate.doc != self.state.doc {
-            // Saving is a few small blocking writes; awaiting it here keeps the order of saves
-            // equal to the order of commands.
-            let (doc, store) = (candidate.doc.clone(), self.store.clone());
-            let saved = tokio::task::spawn_blocking(move || store.save(&doc))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(crate::config::ConfigError::Write {
-                        path: self.store.path(),
-                        source: std::io::Error::other(e),
-                    })
-                });
-            if let Err(e) = saved {
-                tracing::error!(error = %e, "saving config failed; change rejected");
-                return Err(ApiFailure {
-                    kind: FailureKind::PersistFailed,
-                    reason: format!("Could not save the configuration, nothing was changed: {e}"),
-                });
+    /// Writes `doc` if it differs from what is on disk; returns the text written, if any.
+    fn save(&self, doc: &ConfigDoc) -> Result<Option<String>, ApiFailure> {
+        if *doc == self.current.state.doc {
+            return Ok(None);
+        }
+        self.store.save(doc).map(Some).map_err(|e| {
+            tracing::error!(error = %e, "saving config failed; change rejected");
+            ApiFailure {
+                kind: FailureKind::PersistFailed,
+                reason: format!("Could not save the configuration, nothing was changed: {e}"),
+            }
+        })
+    }
+
+    /// Makes `state` current: snapshot first, then the pipeline, then the feed, so anyone who
+    /// hears of a change finds it in the snapshot.
+    /// `saved` is the document's text when it changed (kept for rollbacks).
+    fn publish(
+        &mut self,
+        state: State,
+        changes: Vec<Change>,
+        parts: Vec<(u64, Parts)>,
+        saved: Option<String>,
+    ) {
+        for (revision, parts) in parts {
+            self.touched.push_back((revision, parts));
+            if self.touched.len() > TOUCHED {
+                if let Some((dropped, _)) = self.touched.pop_front() {
+                    self.touched_complete_from = dropped + 1;
+                }
             }
         }
-        candidate.revision = self.state.revision + 1;
-        let doc_changed = candidate.doc != self.state.doc;
-        self.state = candidate;
-        if doc_changed {
-            self.history
-                .push_back((self.state.revision, snapshot(&self.state.doc)));
+        if let Some(text) = saved {
+            self.history.push_back((state.revision, text));
             if self.history.len() > HISTORY {
                 self.history.pop_front();
             }
         }
-        let pipeline = self.state.pipeline();
-        if let Some(segment) = &self.segment {
-            let previous = self.feed.borrow();
-            for device in &pipeline.devices {
-                if !previous.devices.iter().any(|d| d.slot == device.slot) {
-                    // An empty frame means "nothing yet" to output-proc.
-                    segment
-                        .device_slot(device.slot)
-                        .publish(&[], proto::monotonic_ns());
-                }
-            }
+        let pipeline = Arc::new(state.pipeline());
+        self.current = Arc::new(Snapshot {
+            state,
+            pipeline: pipeline.clone(),
+        });
+        self.snapshots.send_replace(self.current.clone());
+        self.pipelines.send_replace(pipeline);
+        for change in changes {
+            // No subscriber is not an error: the feed is for whoever listens.
+            let _ = self.changes.send(Arc::new(change));
         }
-        self.feed.send_replace(Arc::new(pipeline));
-        Ok(self.state.revision)
     }
 
-    async fn rollback(
-        &mut self,
-        against_revision: u64,
-        to_revision: u64,
-        reason: String,
-    ) -> Result<u64, String> {
-        if self.state.revision != against_revision {
+    fn rollback(&mut self, decision: Decision) -> Result<u64, String> {
+        let Decision {
+            against_revision,
+            to_revision,
+            reason,
+            stages,
+        } = decision;
+        let state = &self.current.state;
+        if state.revision != against_revision {
             return Err(format!(
                 "the configuration changed again (revision {} is current, not {against_revision})",
-                self.state.revision
+                state.revision
             ));
         }
         let kept = self
@@ -220,374 +351,148 @@ impl Owner {
         let Some((_, json)) = kept else {
             return Err(format!("revision {to_revision} is no longer kept"));
         };
-        let doc = serde_json::from_str(json)
+        let target = serde_json::from_str(json)
             .map_err(|e| e.to_string())
             .and_then(ConfigDoc::from_value)
             .map_err(|e| {
                 format!("the kept configuration of revision {to_revision} is unreadable: {e}")
             })?;
-        if doc == self.state.doc {
+        let since: Vec<(u64, Parts)> = self
+            .touched
+            .iter()
+            .filter(|(r, _)| *r > to_revision)
+            .cloned()
+            .collect();
+        let complete = to_revision + 1 >= self.touched_complete_from;
+        let plan = rollback::plan(&state.doc, &target, &since, complete, &stages);
+        let mut candidate = state.clone();
+        candidate.replace_doc(plan.doc);
+        if candidate.doc == state.doc {
             return Err("the configuration is already the one to roll back to".into());
         }
-        let mut candidate = self.state.clone();
-        candidate.replace_doc(doc);
         candidate.last_rollback = Some(crate::state::Rollback {
             reason: reason.clone(),
-            from_revision: self.state.revision,
+            from_revision: state.revision,
             to_revision,
+            reverted_revisions: plan.reverted.clone(),
+            kept_revisions: plan.kept.clone(),
         });
-        tracing::error!(%reason, from = self.state.revision, to = to_revision, "rolling the configuration back");
-        self.commit(candidate).await.map_err(|e| e.reason)
-    }
-}
-
-/// A device that is being driven counts as online while output-proc's sends to it succeed
-/// (a successful send within the last second); one that is not driven keeps LedFx's default,
-/// online. An unresolvable host or a refused destination therefore shows as offline.
-const ONLINE_WITHIN_NS: u64 = 1_000_000_000;
-
-fn mark_online(
-    reply: &mut serde_json::Value,
-    pipeline: &PipelineState,
-    segment: &proto::layout::Segment,
-    now_ns: u64,
-) {
-    let Some(devices) = reply.get_mut("devices").and_then(|d| d.as_object_mut()) else {
-        return;
-    };
-    for spec in pipeline.devices.iter().filter(|d| d.active) {
-        let Some(view) = devices.get_mut(&spec.id) else {
-            continue;
+        candidate.revision = state.revision + 1;
+        tracing::error!(%reason, from = state.revision, to = to_revision, reverted = ?plan.reverted, kept = ?plan.kept, "rolling the configuration back");
+        let mut events = vec![Event::RolledBack {
+            reason,
+            reverted_revisions: plan.reverted,
+            kept_revisions: plan.kept,
+        }];
+        events.extend(events::between(state, &candidate));
+        let change = Change {
+            revision: candidate.revision,
+            events,
         };
-        let last = segment.device_stats(spec.slot).last_send_ns();
-        let online = last != 0 && now_ns.saturating_sub(last) <= ONLINE_WITHIN_NS;
-        view["online"] = serde_json::Value::Bool(online);
+        let parts = vec![(
+            candidate.revision,
+            rollback::touched(&state.doc, &candidate.doc),
+        )];
+        let text = self.save(&candidate.doc).map_err(|e| e.reason)?;
+        let revision = candidate.revision;
+        self.publish(candidate, vec![change], parts, text);
+        Ok(revision)
     }
 }
 
-/// Starts the owner task. Returns the command handle and the feed of pipeline states (the
-/// current one is always available to a (re)starting stage).
+/// Starts the writer thread. Returns the handle and the feed of pipeline states (the current
+/// one is always available to a (re)starting stage).
 pub fn spawn(
     state: State,
     store: ConfigStore,
     segment: Option<Arc<proto::layout::Segment>>,
-) -> (OwnerHandle, watch::Receiver<Arc<PipelineState>>) {
-    let (tx, mut rx) = mpsc::channel::<Request>(64);
-    let (feed, feed_rx) = watch::channel(Arc::new(state.pipeline()));
-    let history = VecDeque::from([(state.revision, snapshot(&state.doc))]);
-    let mut owner = Owner {
-        state,
-        store,
-        feed,
+) -> std::io::Result<(OwnerHandle, watch::Receiver<Arc<PipelineState>>)> {
+    let (tx, rx) = mpsc::channel::<Request>(256);
+    let pipeline = Arc::new(state.pipeline());
+    let (pipelines, pipelines_rx) = watch::channel(pipeline.clone());
+    let history = VecDeque::from([(state.revision, doc_json(&state.doc))]);
+    let touched_complete_from = state.revision + 1;
+    let current = Arc::new(Snapshot { state, pipeline });
+    let (snapshots, snapshot_rx) = watch::channel(current.clone());
+    let (changes, _) = broadcast::channel(FEED_BUFFER);
+    let handle = OwnerHandle {
+        tx,
+        snapshot: snapshot_rx,
+        changes: changes.clone(),
         segment,
+    };
+    let owner = Owner {
+        current,
+        store,
+        snapshots,
+        pipelines,
+        changes,
         history,
         pinned: None,
+        touched: VecDeque::new(),
+        touched_complete_from,
     };
-    tokio::spawn(async move {
-        while let Some(request) = rx.recv().await {
+    std::thread::Builder::new()
+        .name("state-writer".into())
+        .spawn(move || {
+            lower_priority();
+            owner.run(rx);
+        })?;
+    Ok((handle, pipelines_rx))
+}
+
+/// Lowers the calling thread's scheduling priority (best effort: a thread that cannot be
+/// reniced simply runs at the normal priority).
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    let current = rustix::process::getpriority_process(Some(tid)).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), current + WRITER_NICENESS) {
+        tracing::debug!(error = %e, "could not lower the writer thread's priority");
+    }
+}
+
+impl Owner {
+    /// The writer loop: until every handle is gone.
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let mut next = rx.blocking_recv();
+        while let Some(request) = next.take() {
             match request {
-                Request::Api(_, Some(expires_ns), reply_to)
-                    if proto::monotonic_ns() > expires_ns =>
-                {
-                    let _ = reply_to.send(Err(ApiFailure::internal(
-                        "the request waited too long and was not applied; nothing was changed",
-                    )));
+                write @ Request::Write { .. } => {
+                    // Everything already waiting joins this save; a non-write ends the batch
+                    // and runs after it, so requests keep their order.
+                    let mut batch = vec![write];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(w @ Request::Write { .. }) => batch.push(w),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.commit_batch(batch);
                 }
-                Request::Api(command, _, reply_to) => {
-                    let reply = match owner.handle_api(command) {
-                        Err(unchanged) => unchanged,
-                        Ok((candidate, reply)) => match owner.commit(candidate).await {
-                            Ok(_) => reply,
-                            Err(failure) => Err(failure),
-                        },
-                    };
-                    let _ = reply_to.send(reply);
+                #[cfg(test)]
+                Request::Stall(until) => {
+                    let _ = until.blocking_recv();
                 }
                 Request::Pin(revision) => {
-                    owner.pinned = revision.and_then(|r| {
-                        let kept = owner.history.iter().rev().find(|(h, _)| *h <= r)?;
+                    self.pinned = revision.and_then(|r| {
+                        let kept = self.history.iter().rev().find(|(h, _)| *h <= r)?;
                         Some((r, kept.1.clone()))
                     });
                 }
-                Request::Rollback {
-                    against_revision,
-                    to_revision,
-                    reason,
-                    reply,
-                } => {
-                    let result = owner.rollback(against_revision, to_revision, reason).await;
-                    let _ = reply.send(result);
+                Request::Rollback { decision, reply } => {
+                    let _ = reply.send(self.rollback(decision));
                 }
             }
+            if next.is_none() {
+                next = rx.blocking_recv();
+            }
         }
-    });
-    (OwnerHandle { tx }, feed_rx)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::ConfigDoc;
-    use proto::api::Json;
-    use proto::pipeline::AudioSource;
-    use serde_json::json;
-
-    fn create(name: &str) -> ApiCommand {
-        ApiCommand::CreateDevice {
-            device_type: "dummy".into(),
-            config: Json::from_value(&json!({"name": name, "pixel_count": 5})),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_change_is_on_disk_before_it_is_acknowledged_and_published() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(dir.path()).unwrap();
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, mut feed) = spawn(state, store.clone(), None);
-        let before = feed.borrow_and_update().revision;
-        owner.call(create("Lamp")).await.unwrap();
-        let saved = store.load().doc;
-        assert_eq!(
-            saved.devices[0].id, "lamp",
-            "acknowledged change is on disk"
-        );
-        assert!(feed.has_changed().unwrap());
-        assert_eq!(feed.borrow_and_update().revision, before + 1);
-        // Reads and rejected commands publish nothing.
-        owner.call(ApiCommand::GetDevices).await.unwrap();
-        let rejected = ApiCommand::CreateDevice {
-            device_type: "dummy".into(),
-            config: Json::from_value(&json!({"name": "Bad", "pixel_count": -1})),
-        };
-        owner.call(rejected).await.unwrap_err();
-        assert!(!feed.has_changed().unwrap());
-        assert_eq!(store.load().doc.devices.len(), 1);
-    }
-
-    #[tokio::test]
-    async fn a_failed_save_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(&dir.path().join("cfg")).unwrap();
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, feed) = spawn(state, store, None);
-        // Replace the config directory with a file: every write into it now fails.
-        std::fs::remove_dir_all(dir.path().join("cfg")).unwrap();
-        std::fs::write(dir.path().join("cfg"), b"not a directory").unwrap();
-        let err = owner.call(create("Lamp")).await.unwrap_err();
-        assert_eq!(err.kind, FailureKind::PersistFailed);
-        let devices = owner.call(ApiCommand::GetDevices).await.unwrap().to_value();
-        assert_eq!(
-            devices["devices"],
-            json!({}),
-            "the rejected change is not in memory"
-        );
-        assert!(feed.borrow().devices.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_rollback_restores_persists_and_publishes_an_earlier_configuration() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(dir.path()).unwrap();
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, mut feed) = spawn(state, store.clone(), None);
-        owner.call(create("Lamp")).await.unwrap();
-        let good = feed.borrow_and_update().revision;
-        let set = ApiCommand::SetEffect {
-            virtual_id: "lamp".into(),
-            effect_type: "rainbow".into(),
-            config: proto::api::EffectConfigArg::Last,
-        };
-        owner.call(set).await.unwrap();
-        let before = feed.borrow_and_update().virtuals[0].effect.clone();
-        assert!(before.is_some());
-        let current = feed.borrow().revision;
-        assert!(
-            owner
-                .rollback(current - 1, good, "stale".into())
-                .await
-                .is_err(),
-            "a decision made against an older revision is refused"
-        );
-        let revision = owner
-            .rollback(current, good, "render-proc kept crashing".into())
-            .await
-            .unwrap();
-        assert_eq!(revision, good + 2, "a rollback is a new revision");
-        let after = feed.borrow_and_update().clone();
-        assert!(after.virtuals[0].effect.is_none() && !after.virtuals[0].active);
-        assert!(
-            store.load().doc.virtuals[0].effect.is_none(),
-            "the rollback is on disk"
-        );
-        let info = owner.call(ApiCommand::GetInfo).await.unwrap().to_value();
-        assert_eq!(info["last_rollback"]["reason"], "render-proc kept crashing");
-        assert_eq!(info["last_rollback"]["to_revision"], good);
-        // Rolling back to what is already in force, or to an unknown revision, is refused.
-        assert!(owner
-            .rollback(revision, good, "again".into())
-            .await
-            .is_err());
-        assert!(owner.rollback(revision, 0, "unknown".into()).await.is_err());
     }
 }
 
 #[cfg(test)]
-mod pin_tests {
-    use super::*;
-    use crate::config::ConfigDoc;
-    use proto::api::Json;
-    use proto::pipeline::AudioSource;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn a_pinned_target_outlives_the_short_history() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(dir.path()).unwrap();
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, feed) = spawn(state, store, None);
-        let target = feed.borrow().revision;
-        owner.pin(Some(target)).await;
-        for i in 0..(HISTORY + 5) {
-            let create = ApiCommand::CreateDevice {
-                device_type: "dummy".into(),
-                config: Json::from_value(&json!({"name": format!("Lamp {i}"), "pixel_count": 1})),
-            };
-            owner.call(create).await.unwrap();
-        }
-        let current = feed.borrow().revision;
-        owner
-            .rollback(current, target, "test".into())
-            .await
-            .unwrap();
-        assert!(
-            feed.borrow().devices.is_empty(),
-            "back to the pinned, empty configuration"
-        );
-        // Without the pin, a revision that old is gone.
-        owner.pin(None).await;
-        let current = feed.borrow().revision;
-        for i in 0..(HISTORY + 1) {
-            let create = ApiCommand::CreateDevice {
-                device_type: "dummy".into(),
-                config: Json::from_value(&json!({"name": format!("Other {i}"), "pixel_count": 1})),
-            };
-            owner.call(create).await.unwrap();
-        }
-        let now = feed.borrow().revision;
-        assert!(owner.rollback(now, current, "gone".into()).await.is_err());
-    }
-}
-
-#[cfg(test)]
-mod expiry_tests {
-    use super::*;
-    use crate::config::ConfigDoc;
-    use proto::api::Json;
-    use proto::pipeline::AudioSource;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn an_expired_command_is_not_applied() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(dir.path()).unwrap();
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, feed) = spawn(state, store, None);
-        let create = ApiCommand::CreateDevice {
-            device_type: "dummy".into(),
-            config: Json::from_value(&json!({"name": "Lamp", "pixel_count": 10})),
-        };
-        let expired = Some(proto::monotonic_ns() - 1);
-        let err = owner.call_until(create.clone(), expired).await.unwrap_err();
-        assert!(err.reason.contains("not applied"), "{}", err.reason);
-        assert!(feed.borrow().devices.is_empty());
-        let later = Some(proto::monotonic_ns() + 10_000_000_000);
-        owner.call_until(create, later).await.unwrap();
-        assert_eq!(feed.borrow().devices.len(), 1);
-    }
-}
-
-#[cfg(test)]
-mod online_tests {
-    use super::*;
-    use crate::config::ConfigDoc;
-    use proto::api::{EffectConfigArg, Json};
-    use proto::pipeline::AudioSource;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn a_driven_device_is_online_only_while_sends_succeed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(dir.path()).unwrap();
-        let segment = Arc::new(proto::layout::Segment::create().unwrap());
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, feed) = spawn(state, store, Some(segment.clone()));
-        let create = ApiCommand::CreateDevice {
-            device_type: "ddp".into(),
-            config: Json::from_value(
-                &json!({"name": "Lamp", "ip_address": "127.0.0.1", "pixel_count": 10}),
-            ),
-        };
-        owner.call(create).await.unwrap();
-        let online = |owner: OwnerHandle| async move {
-            owner.call(ApiCommand::GetDevices).await.unwrap().to_value()["devices"]["lamp"]
-                ["online"]
-                .clone()
-        };
-        assert_eq!(
-            online(owner.clone()).await,
-            true,
-            "not driven: LedFx's default"
-        );
-        let set = ApiCommand::SetEffect {
-            virtual_id: "lamp".into(),
-            effect_type: "rainbow".into(),
-            config: EffectConfigArg::Last,
-        };
-        owner.call(set).await.unwrap();
-        assert_eq!(
-            online(owner.clone()).await,
-            false,
-            "driven, nothing sent yet"
-        );
-        let slot = feed.borrow().devices[0].slot;
-        segment
-            .device_stats(slot)
-            .record_sent(proto::monotonic_ns());
-        assert_eq!(online(owner.clone()).await, true, "driven and sending");
-    }
-}
-
-#[cfg(test)]
-mod slot_tests {
-    use super::*;
-    use crate::config::ConfigDoc;
-    use proto::api::Json;
-    use proto::pipeline::AudioSource;
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn a_new_device_starts_with_an_empty_slot() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ConfigStore::open(dir.path()).unwrap();
-        let segment = Arc::new(proto::layout::Segment::create().unwrap());
-        // Leftover pixels of some earlier device in every slot.
-        for slot in 0..4 {
-            segment.device_slot(slot).publish(&[255; 30], 1);
-        }
-        let (state, _) = State::new(ConfigDoc::default(), AudioSource::None);
-        let (owner, feed) = spawn(state, store, Some(segment.clone()));
-        let create = ApiCommand::CreateDevice {
-            device_type: "dummy".into(),
-            config: Json::from_value(&json!({"name": "Lamp", "pixel_count": 10})),
-        };
-        owner.call(create).await.unwrap();
-        let slot = feed.borrow().devices[0].slot;
-        let mut frame = vec![1];
-        segment.device_slot(slot).read_latest(&mut frame).unwrap();
-        assert!(
-            frame.is_empty(),
-            "the slot was blanked before the device was published"
-        );
-    }
-}
+mod tests;

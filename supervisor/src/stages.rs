@@ -18,12 +18,13 @@ use std::time::{Duration, Instant};
 use command_fds::{CommandFdExt, FdMapping};
 use proto::control::{r#async as framing, ToStage, ToSupervisor, PROTOCOL_VERSION};
 use proto::exit::ExitCode;
+use proto::feed::FeedItem;
 use proto::layout::Segment;
 use proto::pipeline::{AudioSource, PipelineState};
 use proto::stage::{StageKind, CONTROL_FD, HTTP_LISTENER_FD, SHM_FD};
 use rand::Rng;
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::owner::OwnerHandle;
 
@@ -404,19 +405,19 @@ async fn serve_connection(
             }
         }
     });
-    // State forwarder (pipeline stages only; api-proc asks for what it needs).
+    // Pipeline stages get every new pipeline state; api-proc gets the change feed.
     let forwarder = if kind != StageKind::Api {
         let to_stage = to_stage.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             while states.changed().await.is_ok() {
                 let state = (**states.borrow_and_update()).clone();
                 if to_stage.send(ToStage::State(state)).await.is_err() {
                     return;
                 }
             }
-        }))
+        })
     } else {
-        None
+        tokio::spawn(forward_feed(env.owner.clone(), to_stage.clone()))
     };
     loop {
         match framing::read_msg::<ToSupervisor>(&mut reader).await {
@@ -426,14 +427,14 @@ async fn serve_connection(
             }
             Ok(ToSupervisor::Api {
                 request_id,
-                command,
+                call,
                 sent_ns,
             }) if kind == StageKind::Api => {
                 let owner = env.owner.clone();
                 let to_stage = to_stage.clone();
                 let expires_ns = sent_ns.saturating_add(proto::control::API_COMMAND_EXPIRY_NS);
                 tokio::spawn(async move {
-                    let reply = owner.call_until(command, Some(expires_ns)).await;
+                    let reply = owner.call_until(&call, Some(expires_ns)).await;
                     let _ = to_stage.send(ToStage::ApiReply { request_id, reply }).await;
                 });
             }
@@ -444,8 +445,53 @@ async fn serve_connection(
         }
     }
     writer_task.abort();
-    if let Some(f) = forwarder {
-        f.abort();
+    forwarder.abort();
+}
+
+/// The change feed to api-proc: a snapshot, then every change after it, in order. If
+/// api-proc falls so far behind that the owner's buffer overflows, it gets a fresh snapshot
+/// instead of a gap. A restarted api-proc gets a new connection, so it starts from a snapshot
+/// too.
+async fn forward_feed(owner: OwnerHandle, to_stage: mpsc::Sender<ToStage>) {
+    let send = |item: &FeedItem| {
+        ToStage::Feed(proto::api::Json(
+            serde_json::to_string(item).unwrap_or_default(),
+        ))
+    };
+    loop {
+        let (snapshot, mut changes) = owner.subscribe();
+        let revision = snapshot.state.revision;
+        let item = FeedItem::Snapshot {
+            revision,
+            state: snapshot.state.feed_state(),
+        };
+        drop(snapshot);
+        if to_stage.send(send(&item)).await.is_err() {
+            return;
+        }
+        loop {
+            match changes.recv().await {
+                // Already in the snapshot.
+                Ok(change) if change.revision <= revision => {}
+                Ok(change) => {
+                    if to_stage
+                        .send(send(&FeedItem::Change((*change).clone())))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "api-proc fell behind the change feed; sending a fresh snapshot"
+                    );
+                    break;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 }
 

@@ -7,27 +7,48 @@
 //! total (from /proc/<pid>/stat), and memory (RSS and PSS sums from /proc). Results go to
 //! `target/bench/` as markdown and JSON.
 //!
-//! Usage: `ledfx-rs-bench [--cases 10x1000,100x1000] [--effect rainbow] [--seconds 10]`.
+//! The `api` case (in [`bench_api`]) measures REST latency instead: `GET /api/devices` p50/p99
+//! alone and while 8 clients write, write p50/p99 and successful writes per second.
+//!
+//! Usage: `ledfx-rs-bench [--cases 10x1000,100x1000,api] [--effect rainbow] [--seconds 10]
+//! [--api-seconds 5] [--api-writers 8] [--api-devices 20]`; `--only-api` is `--cases api`.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bench_api::ApiOptions;
 use e2e_tests::{children, Ledfx};
 use serde_json::json;
 
+mod bench_api;
+
+const USAGE: &str =
+    "ledfx-rs-bench [--cases 10x1000,100x1000,api] [--effect rainbow] [--seconds 10] \
+[--api-seconds 5] [--api-writers 8] [--api-devices 20] [--only-api]";
+
+/// One benchmark case.
+enum Case {
+    /// N DDP devices of P pixels.
+    Ddp(usize, u32),
+    /// REST latency alone and under write load.
+    Api,
+}
+
 struct Options {
-    cases: Vec<(usize, u32)>,
+    cases: Vec<Case>,
     effect: String,
     seconds: u64,
+    api: ApiOptions,
 }
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
-        cases: vec![(10, 1000), (100, 1000)],
+        cases: vec![Case::Ddp(10, 1000), Case::Ddp(100, 1000), Case::Api],
         effect: "rainbow".into(),
         seconds: 10,
+        api: ApiOptions::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -37,10 +58,13 @@ fn parse_options() -> Result<Options, String> {
                 options.cases = value()?
                     .split(',')
                     .map(|c| {
+                        if c == "api" {
+                            return Ok(Case::Api);
+                        }
                         let (n, p) = c
                             .split_once('x')
-                            .ok_or_else(|| format!("case {c:?} is not NxP"))?;
-                        Ok((
+                            .ok_or_else(|| format!("case {c:?} is neither NxP nor api"))?;
+                        Ok(Case::Ddp(
                             n.parse().map_err(|_| format!("bad N in {c:?}"))?,
                             p.parse().map_err(|_| format!("bad P in {c:?}"))?,
                         ))
@@ -51,10 +75,30 @@ fn parse_options() -> Result<Options, String> {
             "--seconds" => {
                 options.seconds = value()?.parse().map_err(|_| "--seconds needs a number")?
             }
+            "--only-api" => options.cases = vec![Case::Api],
+            "--api-seconds" => {
+                options.api.seconds = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0 && *s <= 600.0)
+                    .ok_or("--api-seconds needs a number of seconds in (0, 600]")?
+            }
+            "--api-writers" => {
+                options.api.writers = value()?
+                    .parse()
+                    .ok()
+                    .filter(|w| (1..=64).contains(w))
+                    .ok_or("--api-writers needs a number in 1..=64")?
+            }
+            "--api-devices" => {
+                options.api.devices = value()?
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=1000).contains(d))
+                    .ok_or("--api-devices needs a number in 1..=1000")?
+            }
             "-h" | "--help" => {
-                println!(
-                    "ledfx-rs-bench [--cases 10x1000,100x1000] [--effect rainbow] [--seconds 10]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other}")),
@@ -280,13 +324,24 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let results: Vec<serde_json::Value> = options
-        .cases
-        .iter()
-        .map(|(n, p)| run_case(*n, *p, &options.effect, options.seconds))
-        .collect();
+    let mut results: Vec<serde_json::Value> = Vec::new();
+    let mut api = None;
+    for case in &options.cases {
+        match case {
+            Case::Ddp(n, p) => results.push(run_case(*n, *p, &options.effect, options.seconds)),
+            Case::Api => api = Some(bench_api::run_api_case(&options.api)),
+        }
+    }
     let machine = machine();
-    let table = markdown(&results, &machine);
+    let mut table = if results.is_empty() {
+        format!("Machine: {machine}\n")
+    } else {
+        markdown(&results, &machine)
+    };
+    if let Some(api) = &api {
+        table.push('\n');
+        table.push_str(&bench_api::markdown(api));
+    }
     println!("{table}");
     let dir = e2e_tests::bin_dir()
         .parent()
@@ -297,8 +352,10 @@ fn main() {
         .and_then(|_| {
             std::fs::write(
                 dir.join("results.json"),
-                serde_json::to_string_pretty(&json!({"machine": machine, "results": results}))
-                    .unwrap_or_default(),
+                serde_json::to_string_pretty(
+                    &json!({"machine": machine, "results": results, "api": api}),
+                )
+                .unwrap_or_default(),
             )
         })
     {

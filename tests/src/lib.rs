@@ -4,7 +4,9 @@
 //! directory, so `cargo build --workspace --bins` must have run) with a fresh config directory
 //! and a free port; [`http`] speaks plain HTTP/1.1 to it; [`DdpReceiver`] receives and
 //! reassembles DDP frames on a UDP socket on 127.0.0.1; [`children`] reads the process tree
-//! from /proc.
+//! from /proc; [`sse::EventStream`] follows a Server-Sent Events endpoint.
+
+pub mod sse;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

@@ -5,18 +5,21 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
-use proto::api::{ApiCommand, ApiFailure, EffectConfigArg, Json};
+use proto::api::devices::DeviceCommand;
+use proto::api::effects::EffectCommand;
+use proto::api::virtuals::VirtualCommand;
+use proto::api::{ApiCall, ApiFailure, EffectConfigArg, Json};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use super::app;
 use crate::backend::Backend;
 
-type Seen = Arc<Mutex<Vec<ApiCommand>>>;
+type Seen = Arc<Mutex<Vec<ApiCall>>>;
 
-/// A router whose backend records every command and answers with `answer(command)`.
+/// A router whose backend records every call and answers with `answer(call)`.
 fn router(
-    answer: impl Fn(&ApiCommand) -> proto::api::ApiReply + Send + 'static,
+    answer: impl Fn(&ApiCall) -> proto::api::ApiReply + Send + 'static,
 ) -> (axum::Router, Seen) {
     let (backend, mut calls) = Backend::channel(8);
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -28,7 +31,8 @@ fn router(
             let _ = reply.send(answer);
         }
     });
-    (app(backend, "http://localhost:8888".into()), seen)
+    let hub = crate::feed::Hub::default();
+    (app(backend, hub, "http://localhost:8888".into()), seen)
 }
 
 async fn send(
@@ -158,24 +162,27 @@ async fn requests_become_commands() {
     .await;
     let seen = seen.lock().unwrap();
     assert_eq!(
-        seen[0],
-        ApiCommand::SetVirtualActive {
+        seen[0].decode::<VirtualCommand>().unwrap(),
+        VirtualCommand::SetActive {
             id: "v1".into(),
             active: true
         }
     );
-    assert_eq!(seen[1], ApiCommand::TogglePause);
+    assert_eq!(
+        seen[1].decode::<VirtualCommand>().unwrap(),
+        VirtualCommand::TogglePause
+    );
     assert_eq!(
         seen[2],
-        ApiCommand::SetEffect {
+        ApiCall::new(&EffectCommand::Set {
             virtual_id: "v1".into(),
             effect_type: "rainbow".into(),
             config: EffectConfigArg::Last
-        }
+        })
     );
     assert_eq!(
-        seen[3],
-        ApiCommand::SetEffect {
+        seen[3].decode::<EffectCommand>().unwrap(),
+        EffectCommand::Set {
             virtual_id: "v1".into(),
             effect_type: "rainbow".into(),
             config: EffectConfigArg::Given(Json::from_value(&json!({"speed": 2})))
@@ -185,8 +192,8 @@ async fn requests_become_commands() {
 
 #[tokio::test]
 async fn failures_map_to_ledfx_envelopes() {
-    let (app, _) = router(|command| match command {
-        ApiCommand::GetDevice { .. } => Err(ApiFailure::invalid("Device with ID x not found")),
+    let (app, _) = router(|call| match call.decode::<DeviceCommand>() {
+        Ok(DeviceCommand::Get { .. }) => Err(ApiFailure::invalid("Device with ID x not found")),
         _ => Err(ApiFailure::internal("boom")),
     });
     let (status, body, _) = send(&app, Method::GET, "/api/devices/x", "").await;
@@ -201,8 +208,8 @@ async fn failures_map_to_ledfx_envelopes() {
 
 #[tokio::test]
 async fn updating_an_effect_checks_for_a_running_effect_first() {
-    let (app, seen) = router(|command| match command {
-        ApiCommand::GetEffect { .. } => Ok(Json::from_value(&json!({"effect": {}}))),
+    let (app, seen) = router(|call| match call.decode::<EffectCommand>() {
+        Ok(EffectCommand::Get { .. }) => Ok(Json::from_value(&json!({"effect": {}}))),
         _ => Ok(Json::from_value(&json!({}))),
     });
     let (_, body, _) = send(&app, Method::PUT, "/api/virtuals/v1/effects", "not json").await;

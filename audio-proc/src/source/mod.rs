@@ -161,7 +161,8 @@ pub(crate) fn join_within(join: JoinHandle<()>, grace: Duration) -> Result<(), J
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    // A panicking thread aborts the process (panic = "abort"), so there is nothing to report.
+    // In the stage a panicking thread aborts the process (the panic hook installed by
+    // `proto::stage::bootstrap`), so there is nothing to report.
     let _ = join.join();
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{build_protocol, ddp, Packets, Transport, PROTOCOLS};
+use crate::coexist::Resource;
 use crate::config::validate_device_config;
 use crate::sender::{send_frame, Link, SendOutcome};
 
@@ -69,6 +70,29 @@ fn every_network_protocol_has_a_decoder() {
                 "protocol {} has no conformance decoder",
                 entry.device_type
             );
+        }
+    }
+}
+
+#[test]
+fn every_network_protocol_claims_the_destination_it_sends_to() {
+    // Otherwise the clash check would let two devices drive one receiver unnoticed.
+    let config = json!({"name": "probe", "ip_address": "127.0.0.1"});
+    for entry in PROTOCOLS {
+        let validated = validate_device_config(entry.device_type, &config).unwrap();
+        let protocol = build_protocol(entry.device_type, &validated.config.to_string()).unwrap();
+        let claims = (entry.claims)(validated.config.as_object().unwrap()).unwrap();
+        match protocol.transport() {
+            Transport::None => {}
+            Transport::Udp { host, port } => assert!(
+                claims.iter().any(|c| c.resource
+                    == Resource::Udp {
+                        host: host.clone(),
+                        port
+                    }),
+                "{} sends to {host}:{port} but claims {claims:?}",
+                entry.device_type
+            ),
         }
     }
 }

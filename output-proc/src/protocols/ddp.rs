@@ -6,17 +6,26 @@
 //! the frame only), sequence `frame_count % 15 + 1` (frame_count starts at 1, so the first
 //! frame has sequence 2), data type `0x0B` (RGB, 8 bits per channel), destination id, the
 //! payload's offset in bytes within the frame, and the payload length. The decoder and
-//! [`DdpReassembler`] exist for the tests of this crate and the end-to-end tests.
+//! `DdpReassembler` (both with the `stage` feature, like the encoder) exist for the tests of
+//! this crate and the end-to-end tests.
+//!
+//! A DDP device occupies one destination id at its receiver's UDP port, so two DDP devices
+//! may share an address when their ports or destination ids differ (LedFx's rule).
 
 use serde_json::Value;
 
-use super::{Packets, Protocol, ProtocolEntry, Transport};
+use super::ProtocolEntry;
+#[cfg(feature = "stage")]
+use super::{Packets, Protocol, Transport};
+use crate::coexist::{Claim, Share};
 use crate::config::{self, DeviceConfigError, RawConfig};
 
 /// Registry row.
 pub const ENTRY: ProtocolEntry = ProtocolEntry {
     device_type: "ddp",
     validate,
+    claims,
+    #[cfg(feature = "stage")]
     build,
 };
 
@@ -25,14 +34,19 @@ pub const DEFAULT_PORT: u16 = 4048;
 /// Default destination id (1 = the default output device).
 pub const DEFAULT_DESTINATION_ID: u8 = 1;
 /// Largest payload per packet: 480 RGB pixels.
+#[cfg(feature = "stage")]
 pub const MAX_PAYLOAD: usize = 1440;
 /// Header length.
+#[cfg(feature = "stage")]
 pub const HEADER_LEN: usize = 10;
 /// Version 1 in the flags byte.
+#[cfg(feature = "stage")]
 pub const FLAG_VERSION_1: u8 = 0x40;
 /// PUSH flag: display the frame now.
+#[cfg(feature = "stage")]
 pub const FLAG_PUSH: u8 = 0x01;
 /// Data type: RGB, 8 bits per channel.
+#[cfg(feature = "stage")]
 pub const DATA_TYPE_RGB8: u8 = 0x0B;
 
 /// The `ddp` device keys.
@@ -76,11 +90,23 @@ fn validate(raw: &RawConfig, out: &mut RawConfig) -> Result<u32, DeviceConfigErr
     Ok(config.pixel_count)
 }
 
+/// The receiver's UDP port, and the destination id on it.
+fn claims(raw: &RawConfig) -> Result<Vec<Claim>, DeviceConfigError> {
+    let config = DdpConfig::from_raw(raw)?;
+    Ok(vec![Claim::udp(
+        config.ip_address,
+        config.port,
+        Share::DdpDestination(config.destination_id),
+    )])
+}
+
+#[cfg(feature = "stage")]
 fn build(raw: &RawConfig) -> Result<Box<dyn Protocol>, DeviceConfigError> {
     Ok(Box::new(Ddp::new(DdpConfig::from_raw(raw)?)))
 }
 
 /// The DDP encoder of one device.
+#[cfg(feature = "stage")]
 #[derive(Debug)]
 pub struct Ddp {
     config: DdpConfig,
@@ -88,6 +114,7 @@ pub struct Ddp {
     frame_count: u64,
 }
 
+#[cfg(feature = "stage")]
 impl Ddp {
     pub fn new(config: DdpConfig) -> Self {
         Self {
@@ -97,6 +124,7 @@ impl Ddp {
     }
 }
 
+#[cfg(feature = "stage")]
 impl Protocol for Ddp {
     fn transport(&self) -> Transport {
         Transport::Udp {
@@ -113,6 +141,7 @@ impl Protocol for Ddp {
 }
 
 /// Encodes one frame with the given sequence number and destination id.
+#[cfg(feature = "stage")]
 pub fn encode_frame(rgb: &[u8], sequence: u8, destination_id: u8, out: &mut Packets) {
     let count = rgb.len().div_ceil(MAX_PAYLOAD);
     for (index, chunk) in rgb.chunks(MAX_PAYLOAD).enumerate() {
@@ -136,6 +165,7 @@ pub fn encode_frame(rgb: &[u8], sequence: u8, destination_id: u8, out: &mut Pack
 }
 
 /// Why a datagram is not a DDP data packet this crate understands.
+#[cfg(feature = "stage")]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DdpDecodeError {
     #[error("packet of {0} bytes is shorter than the DDP header")]
@@ -147,6 +177,7 @@ pub enum DdpDecodeError {
 }
 
 /// A decoded DDP data packet.
+#[cfg(feature = "stage")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DdpPacket<'a> {
     pub push: bool,
@@ -159,6 +190,7 @@ pub struct DdpPacket<'a> {
 }
 
 /// Decodes one DDP packet (no timecode; LedFx never sends one).
+#[cfg(feature = "stage")]
 pub fn decode_packet(bytes: &[u8]) -> Result<DdpPacket<'_>, DdpDecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DdpDecodeError::TooShort(bytes.len()));
@@ -185,6 +217,7 @@ pub fn decode_packet(bytes: &[u8]) -> Result<DdpPacket<'_>, DdpDecodeError> {
 }
 
 /// Rebuilds whole frames from DDP packets, as a receiver's display buffer would.
+#[cfg(feature = "stage")]
 #[derive(Debug, Default, Clone)]
 pub struct DdpReassembler {
     buffer: Vec<u8>,
@@ -199,6 +232,7 @@ pub struct DdpReassembler {
 }
 
 /// A frame completed by a PUSH packet.
+#[cfg(feature = "stage")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DdpFrame {
     /// Sequence number of the PUSH packet.
@@ -211,6 +245,7 @@ pub struct DdpFrame {
     pub rgb: Vec<u8>,
 }
 
+#[cfg(feature = "stage")]
 impl DdpReassembler {
     /// Adds one packet; returns the frame when the packet carries PUSH.
     pub fn push(&mut self, packet: &DdpPacket<'_>) -> Option<DdpFrame> {
@@ -248,6 +283,47 @@ impl DdpReassembler {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn config_defaults() {
+        let raw = json!({"ip_address": "wled.local"});
+        let config = DdpConfig::from_raw(raw.as_object().unwrap()).unwrap();
+        assert_eq!(
+            config,
+            DdpConfig {
+                ip_address: "wled.local".into(),
+                pixel_count: 1,
+                port: 4048,
+                destination_id: 1
+            }
+        );
+    }
+
+    #[test]
+    fn claims_the_destination_id_at_the_receivers_port() {
+        let claims = |v: Value| claims(v.as_object().unwrap());
+        assert_eq!(
+            claims(json!({"ip_address": "10.0.0.2", "port": 4049, "destination_id": 7})),
+            Ok(vec![Claim::udp(
+                "10.0.0.2".into(),
+                4049,
+                Share::DdpDestination(7)
+            )])
+        );
+        // Defaults fill in, as for validation.
+        assert_eq!(
+            claims(json!({"ip_address": "h"})),
+            Ok(vec![Claim::udp("h".into(), 4048, Share::DdpDestination(1))])
+        );
+        assert!(claims(json!({})).is_err(), "no address, nothing to claim");
+    }
+}
+
+/// Encoder and decoder tests (they need the `stage` feature, like the encoder).
+#[cfg(all(test, feature = "stage"))]
+mod encoder_tests {
     use super::*;
     use serde_json::json;
 
@@ -323,18 +399,9 @@ mod tests {
     }
 
     #[test]
-    fn config_defaults_and_transport() {
+    fn transport_is_the_configured_destination() {
         let raw = json!({"ip_address": "wled.local"});
         let config = DdpConfig::from_raw(raw.as_object().unwrap()).unwrap();
-        assert_eq!(
-            config,
-            DdpConfig {
-                ip_address: "wled.local".into(),
-                pixel_count: 1,
-                port: 4048,
-                destination_id: 1
-            }
-        );
         assert_eq!(
             Ddp::new(config).transport(),
             Transport::Udp {

@@ -1,23 +1,28 @@
 //! The output-protocol registry: one file per protocol, one row per protocol in [`PROTOCOLS`].
 //!
-//! A protocol file holds its typed config (validated from the device's JSON config), its
-//! encoder (a [`Protocol`]: frame in, datagrams out, synchronous and allocation-free once warm)
-//! and its tests. Sockets, address resolution and pacing are shared (see `crate::sender`), so a
-//! protocol only says *where* its bytes go ([`Transport`]) and *what* they are. Adding E1.31,
-//! Art-Net or WLED means adding a file and a table row; the conformance suite
-//! (`conformance.rs`) then refuses to pass until the new network protocol has a decoder there.
+//! A protocol file holds its typed config (validated from the device's JSON config), the
+//! resources a config of it occupies ([`crate::coexist::Claim`]s, checked for clashes when a
+//! device is created or changed), its encoder (a `Protocol`: frame in, datagrams out,
+//! synchronous and allocation-free once warm) and its tests. Sockets, address resolution and
+//! pacing are shared (see `crate::sender`), so a protocol only says *where* its bytes go
+//! (`Transport`) and *what* they are. Adding E1.31, Art-Net or WLED means adding a file and a
+//! table row; the conformance suite (`conformance.rs`) then refuses to pass until the new
+//! network protocol has a decoder there and claims the destination it sends to.
+//!
+//! Config validation and claims are pure and always built; encoders, `Transport` and
+//! `build_protocol` need the `stage` feature.
 
-use serde_json::Value;
-
+use crate::coexist::Claim;
 use crate::config::{DeviceConfigError, RawConfig};
 
 pub mod ddp;
 pub mod dummy;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stage"))]
 mod conformance;
 
 /// Where a protocol's packets go.
+#[cfg(feature = "stage")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
     /// Nowhere: the device only exists for previews and layouts.
@@ -27,6 +32,7 @@ pub enum Transport {
 }
 
 /// An encoder for one device.
+#[cfg(feature = "stage")]
 pub trait Protocol: Send {
     /// Where the encoded packets are sent.
     fn transport(&self) -> Transport;
@@ -38,6 +44,7 @@ pub trait Protocol: Send {
 }
 
 /// Packets of one frame in one reusable buffer, so encoding allocates nothing once warm.
+#[cfg(feature = "stage")]
 #[derive(Debug, Default, Clone)]
 pub struct Packets {
     data: Vec<u8>,
@@ -45,6 +52,7 @@ pub struct Packets {
     ends: Vec<usize>,
 }
 
+#[cfg(feature = "stage")]
 impl Packets {
     /// Forgets all packets, keeping the memory.
     pub fn clear(&mut self) {
@@ -87,7 +95,12 @@ pub struct ProtocolEntry {
     /// Validates the type's own config keys from the raw config, writes them (defaults
     /// filled in) into the normalised config in LedFx's key order, and returns the pixel count.
     pub validate: fn(raw: &RawConfig, out: &mut RawConfig) -> Result<u32, DeviceConfigError>,
+    /// The resources a validated config of this type occupies (a UDP destination and what
+    /// part of the receiver behind it, a serial port, …), for the clash check between
+    /// devices. A type that occupies nothing (the dummy) returns none.
+    pub claims: fn(config: &RawConfig) -> Result<Vec<Claim>, DeviceConfigError>,
     /// Builds the encoder from a validated config.
+    #[cfg(feature = "stage")]
     pub build: fn(config: &RawConfig) -> Result<Box<dyn Protocol>, DeviceConfigError>,
 }
 
@@ -105,6 +118,7 @@ pub fn device_types() -> impl Iterator<Item = &'static str> {
 }
 
 /// Why an encoder could not be built from a device spec.
+#[cfg(feature = "stage")]
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("unknown device type {0:?}")]
@@ -119,13 +133,14 @@ pub enum BuildError {
 
 /// Builds the encoder for a device from its type and validated config JSON text (as carried
 /// by `proto::pipeline::DeviceSpec`).
+#[cfg(feature = "stage")]
 pub fn build_protocol(
     device_type: &str,
     config_json: &str,
 ) -> Result<Box<dyn Protocol>, BuildError> {
     let entry =
         lookup(device_type).ok_or_else(|| BuildError::UnknownType(device_type.to_owned()))?;
-    let value: Value = serde_json::from_str(config_json)?;
+    let value: serde_json::Value = serde_json::from_str(config_json)?;
     let config = value.as_object().ok_or(BuildError::ConfigNotAnObject)?;
     Ok((entry.build)(config)?)
 }
@@ -134,6 +149,7 @@ pub fn build_protocol(
 mod tests {
     use super::*;
 
+    #[cfg(feature = "stage")]
     #[test]
     fn packets_keep_their_boundaries() {
         let mut p = Packets::default();
@@ -149,6 +165,18 @@ mod tests {
     }
 
     #[test]
+    fn every_protocol_claims_from_its_validated_config() {
+        // A minimal config every protocol accepts (unknown keys are kept, so extra ones do no
+        // harm); its validated form must yield claims, or the clash check would refuse it.
+        let raw = serde_json::json!({"name": "probe", "ip_address": "127.0.0.1"});
+        for entry in PROTOCOLS {
+            let validated = crate::validate_device_config(entry.device_type, &raw).unwrap();
+            let claims = (entry.claims)(validated.config.as_object().unwrap());
+            assert!(claims.is_ok(), "{}: {claims:?}", entry.device_type);
+        }
+    }
+
+    #[test]
     fn registry_has_unique_types_and_lookup_finds_them() {
         let types: Vec<&str> = device_types().collect();
         assert_eq!(types, ["ddp", "dummy"]);
@@ -158,6 +186,7 @@ mod tests {
         assert!(lookup("wled").is_none());
     }
 
+    #[cfg(feature = "stage")]
     #[test]
     fn build_protocol_reports_what_is_wrong() {
         assert!(matches!(

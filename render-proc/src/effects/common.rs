@@ -1,6 +1,6 @@
 //! The config keys every effect has ([C] in engine spec §2.2) and their typed form.
 //!
-//! They drive the post-processing of [`crate::postprocess`]. An effect may override one of
+//! They drive the post-processing of `crate::postprocess`. An effect may override one of
 //! them (Energy's `blur` default 4 and `mirror` true) by listing a field with the same key in
 //! its own table; the registry then leaves the common one out.
 

@@ -5,7 +5,7 @@
 //!
 //! LedFx computes the bar lengths on the audio thread and filters on the render thread; we do
 //! both per render from the newest analysis frame. When there is no fresh audio (audio-proc
-//! dead or stale, see [`crate::audio`]) the bars are empty and the filter decays to black.
+//! dead or stale, see `crate::audio`) the bars are empty and the filter decays to black.
 //! The volume beat that drives the colour cycler is counted once per analysis frame.
 //!
 //! Defaults are LedFx's (§3.1 catalogue). The cycler picks from LedFx's built-in colour table
@@ -13,16 +13,23 @@
 //! disappears.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::common::CommonConfig;
-use super::{decode, Effect, EffectEntry, RenderContext};
-use crate::audio::{thirds_means, MelbankRange};
-use crate::color::{parse_color, Rgb, LEDFX_COLORS};
-use crate::exp_filter::ExpFilter;
-use crate::rng::SplitMix64;
-use crate::schema::{EffectConfigError, Field};
-use crate::Pixel;
+use super::EffectEntry;
+use crate::color::Rgb;
+use crate::schema::Field;
+
+#[cfg(feature = "stage")]
+use {
+    super::{decode, Effect, RenderContext},
+    crate::audio::{thirds_means, MelbankRange},
+    crate::color::{parse_color, LEDFX_COLORS},
+    crate::exp_filter::ExpFilter,
+    crate::rng::SplitMix64,
+    crate::schema::EffectConfigError,
+    crate::Pixel,
+    serde_json::Value,
+};
 
 /// Registry key.
 pub const ID: &str = "energy";
@@ -45,6 +52,7 @@ pub const ENTRY: EffectEntry = EffectEntry {
     name: "Energy",
     fields: FIELDS,
     groups: &[],
+    #[cfg(feature = "stage")]
     build,
 };
 
@@ -71,6 +79,7 @@ pub struct EnergyConfig {
     pub common: CommonConfig,
 }
 
+#[cfg(feature = "stage")]
 impl EnergyConfig {
     /// `ExpFilter(decay = (sensitivity − 0.1)·0.7, rise = sensitivity)`.
     fn filter_weights(&self) -> (f64, f64) {
@@ -79,6 +88,7 @@ impl EnergyConfig {
 }
 
 /// A running energy effect.
+#[cfg(feature = "stage")]
 #[derive(Debug)]
 pub struct Energy {
     config: EnergyConfig,
@@ -92,6 +102,7 @@ pub struct Energy {
     rng: SplitMix64,
 }
 
+#[cfg(feature = "stage")]
 fn build(config: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
     let config: EnergyConfig = decode(ID, config)?;
     let (decay, rise) = config.filter_weights();
@@ -105,10 +116,12 @@ fn build(config: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
     }))
 }
 
+#[cfg(feature = "stage")]
 fn band_colors(config: &EnergyConfig) -> [Pixel; 3] {
     [config.color_lows, config.color_mids, config.color_high].map(Rgb::to_pixel)
 }
 
+#[cfg(feature = "stage")]
 impl Energy {
     /// A random non-black colour from LedFx's built-in table (no allocation).
     fn random_color(&mut self) -> Pixel {
@@ -120,6 +133,7 @@ impl Energy {
     }
 }
 
+#[cfg(feature = "stage")]
 impl Effect for Energy {
     fn render(&mut self, ctx: &RenderContext<'_>, out: &mut [Pixel]) {
         let n = out.len();
@@ -174,7 +188,7 @@ impl Effect for Energy {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stage"))]
 mod tests {
     use super::*;
     use crate::audio::AudioSnapshot;

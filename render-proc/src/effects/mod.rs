@@ -5,7 +5,11 @@
 //! building in the render loop, names for the API) is driven from the table.
 //!
 //! An effect only produces its raw frame; post-processing (§2.3), clipping, centre offset,
-//! transitions, brightness and mapping are done by the virtual (see [`crate::engine`]).
+//! transitions, brightness and mapping are done by the virtual (see `crate::engine`).
+//!
+//! Registry rows, field tables and typed configs are pure and always built; the `Effect`
+//! trait, the constructors (`EffectEntry::build`) and the implementations are behind the
+//! `stage` feature (see the crate documentation).
 
 pub mod common;
 pub mod energy;
@@ -13,18 +17,23 @@ pub mod modulation;
 pub mod rainbow;
 pub mod single_color;
 
+#[cfg(feature = "stage")]
 use std::time::Instant;
 
-use serde::Deserialize;
 use serde_json::Value;
 
+#[cfg(feature = "stage")]
 use crate::audio::AudioSnapshot;
 use crate::schema::{validate_fields, EffectConfigError, Field};
+#[cfg(feature = "stage")]
 use crate::Pixel;
 
-use self::common::{CommonConfig, COMMON};
+#[cfg(feature = "stage")]
+use self::common::CommonConfig;
+use self::common::COMMON;
 
 /// What an effect may read while rendering one frame.
+#[cfg(feature = "stage")]
 #[derive(Debug, Clone, Copy)]
 pub struct RenderContext<'a> {
     /// Time of this render tick.
@@ -37,6 +46,7 @@ pub struct RenderContext<'a> {
     pub frequency_max: u32,
 }
 
+#[cfg(feature = "stage")]
 impl<'a> RenderContext<'a> {
     /// A context over the full frequency range (tests and effects that ignore the range).
     pub fn full_range(
@@ -53,6 +63,7 @@ impl<'a> RenderContext<'a> {
 }
 
 /// A running effect instance.
+#[cfg(feature = "stage")]
 pub trait Effect: Send + std::fmt::Debug {
     /// Writes the next raw frame into `out` (its length is the virtual's effective pixel
     /// count, which may change between calls; effects resize their state when it does).
@@ -72,6 +83,7 @@ pub trait Effect: Send + std::fmt::Debug {
 }
 
 /// Builds an effect from its validated config.
+#[cfg(feature = "stage")]
 pub type EffectBuilder = fn(&Value) -> Result<Box<dyn Effect>, EffectConfigError>;
 
 /// One registered effect.
@@ -86,6 +98,7 @@ pub struct EffectEntry {
     /// Shared parameter groups (e.g. modulation) that follow the own keys.
     pub groups: &'static [&'static [Field]],
     /// Constructor.
+    #[cfg(feature = "stage")]
     pub build: EffectBuilder,
 }
 
@@ -131,6 +144,7 @@ pub fn validate_effect_config(effect_type: &str, raw: &Value) -> Result<Value, E
 }
 
 /// Builds a running effect from a config (validated here again, so a raw config works too).
+#[cfg(feature = "stage")]
 pub fn build_effect(effect_type: &str, raw: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
     let entry = entry(effect_type)
         .ok_or_else(|| EffectConfigError::UnknownEffect(effect_type.to_owned()))?;
@@ -139,7 +153,8 @@ pub fn build_effect(effect_type: &str, raw: &Value) -> Result<Box<dyn Effect>, E
 }
 
 /// Decodes a validated config into an effect's typed config.
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+#[cfg(feature = "stage")]
+pub(crate) fn decode<T: for<'de> serde::Deserialize<'de>>(
     effect: &'static str,
     config: &Value,
 ) -> Result<T, EffectConfigError> {
@@ -151,6 +166,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
 
 /// Seconds between the previous render (if any) and `now`, for effects that advance by
 /// elapsed time.
+#[cfg(feature = "stage")]
 pub(crate) fn elapsed_secs(last: &mut Option<Instant>, now: Instant) -> f64 {
     let dt = last.map_or(0.0, |l| now.saturating_duration_since(l).as_secs_f64());
     *last = Some(now);
@@ -249,6 +265,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "stage")]
     #[test]
     fn every_registered_effect_builds_from_defaults() {
         for t in effect_types() {

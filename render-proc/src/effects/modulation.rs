@@ -9,6 +9,7 @@
 use serde::Deserialize;
 
 use crate::schema::Field;
+#[cfg(feature = "stage")]
 use crate::Pixel;
 
 /// The modulation keys in LedFx's order.
@@ -37,12 +38,15 @@ pub enum ModulationEffect {
 }
 
 /// Entries of LedFx's breath table.
+#[cfg(feature = "stage")]
 const BREATH_LEN: usize = 540;
 /// Entries of the breath table that rise (the rest decay).
+#[cfg(feature = "stage")]
 const BREATH_RISE: usize = 180;
 
 /// Entry `i` of the breath table: `x = 9·i/539`, rising `0.4·sin(x − π/2) + 0.6` for the first
 /// 180 entries, then decaying `exp(3 − x) + 0.2`.
+#[cfg(feature = "stage")]
 fn breath_level(i: usize) -> f64 {
     let x = 9.0 * i as f64 / (BREATH_LEN - 1) as f64;
     if i < BREATH_RISE {
@@ -53,11 +57,13 @@ fn breath_level(i: usize) -> f64 {
 }
 
 /// Modulation phase of one effect instance.
+#[cfg(feature = "stage")]
 #[derive(Debug, Clone, Default)]
 pub struct Modulator {
     phase: f64,
 }
 
+#[cfg(feature = "stage")]
 impl Modulator {
     /// Advances the phase by `loops` LedFx loop calls (fractional) and applies the modulation
     /// to `frame` in place.
@@ -80,6 +86,7 @@ impl Modulator {
 }
 
 /// Multiplies pixel i by `0.3·sin(v_i) + 0.4` with `v = linspace(c + π, c, N)`.
+#[cfg(feature = "stage")]
 fn apply_sine(c: f64, frame: &mut [Pixel]) {
     let n = frame.len();
     let pi = std::f64::consts::PI;
@@ -95,6 +102,7 @@ fn apply_sine(c: f64, frame: &mut [Pixel]) {
 }
 
 /// Blacks out the pixels from `int(B[int(c)]·N)` to the end.
+#[cfg(feature = "stage")]
 fn apply_breath(c: f64, frame: &mut [Pixel]) {
     let n = frame.len();
     let level = breath_level((c as usize).min(BREATH_LEN - 1));
@@ -102,7 +110,7 @@ fn apply_breath(c: f64, frame: &mut [Pixel]) {
     frame[from..].iter_mut().for_each(|px| *px = [0.0; 3]);
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stage"))]
 mod tests {
     use super::*;
 

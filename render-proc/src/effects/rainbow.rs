@@ -7,13 +7,19 @@
 //! smoothly at the virtual's frame rate; at speed 1 a full cycle still takes 10 s.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::common::CommonConfig;
-use super::{decode, elapsed_secs, Effect, EffectEntry, RenderContext};
-use crate::color::hsv_to_rgb;
-use crate::schema::{EffectConfigError, Field};
-use crate::Pixel;
+use super::EffectEntry;
+use crate::schema::Field;
+
+#[cfg(feature = "stage")]
+use {
+    super::{decode, elapsed_secs, Effect, RenderContext},
+    crate::color::hsv_to_rgb,
+    crate::schema::EffectConfigError,
+    crate::Pixel,
+    serde_json::Value,
+};
 
 /// Registry key.
 pub const ID: &str = "rainbow";
@@ -30,12 +36,15 @@ pub const ENTRY: EffectEntry = EffectEntry {
     name: "Rainbow",
     fields: FIELDS,
     groups: &[],
+    #[cfg(feature = "stage")]
     build,
 };
 
 /// Hue of pixel 0 on the first frame.
+#[cfg(feature = "stage")]
 pub const START_HUE: f64 = 0.1;
 /// Saturation LedFx uses.
+#[cfg(feature = "stage")]
 pub const SATURATION: f64 = 0.95;
 
 /// Typed config.
@@ -50,6 +59,7 @@ pub struct RainbowConfig {
 }
 
 /// A running rainbow.
+#[cfg(feature = "stage")]
 #[derive(Debug)]
 pub struct Rainbow {
     config: RainbowConfig,
@@ -58,6 +68,7 @@ pub struct Rainbow {
     last_render: Option<std::time::Instant>,
 }
 
+#[cfg(feature = "stage")]
 fn build(config: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
     Ok(Box::new(Rainbow {
         config: decode(ID, config)?,
@@ -67,11 +78,13 @@ fn build(config: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
 }
 
 /// The rainbow frame for pixel-0 hue `hue` (shared with tests that check published frames).
+#[cfg(feature = "stage")]
 pub fn rainbow_pixel(hue: f64, i: usize, n: usize, frequency: f64) -> Pixel {
     let h = hue + i as f64 * frequency / n as f64;
     hsv_to_rgb(h, SATURATION, 1.0).map(|c| c * 255.0)
 }
 
+#[cfg(feature = "stage")]
 impl Effect for Rainbow {
     fn render(&mut self, ctx: &RenderContext<'_>, out: &mut [Pixel]) {
         let dt = elapsed_secs(&mut self.last_render, ctx.now);
@@ -92,7 +105,7 @@ impl Effect for Rainbow {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stage"))]
 mod tests {
     use super::*;
     use crate::effects::build_effect;

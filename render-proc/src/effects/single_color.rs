@@ -8,14 +8,21 @@
 //! runs at LedFx's speed.
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::common::CommonConfig;
-use super::modulation::{ModulationConfig, Modulator, MODULATION};
-use super::{decode, elapsed_secs, Effect, EffectEntry, RenderContext};
+use super::modulation::{ModulationConfig, MODULATION};
+use super::EffectEntry;
 use crate::color::Rgb;
-use crate::schema::{EffectConfigError, Field};
-use crate::Pixel;
+use crate::schema::Field;
+
+#[cfg(feature = "stage")]
+use {
+    super::modulation::Modulator,
+    super::{decode, elapsed_secs, Effect, RenderContext},
+    crate::schema::EffectConfigError,
+    crate::Pixel,
+    serde_json::Value,
+};
 
 /// Registry key.
 pub const ID: &str = "singleColor";
@@ -32,6 +39,7 @@ pub const ENTRY: EffectEntry = EffectEntry {
     name: "Single Color",
     fields: FIELDS,
     groups: &[MODULATION],
+    #[cfg(feature = "stage")]
     build,
 };
 
@@ -48,6 +56,7 @@ pub struct SingleColorConfig {
 }
 
 /// A running singleColor.
+#[cfg(feature = "stage")]
 #[derive(Debug)]
 pub struct SingleColor {
     config: SingleColorConfig,
@@ -55,6 +64,7 @@ pub struct SingleColor {
     last_render: Option<std::time::Instant>,
 }
 
+#[cfg(feature = "stage")]
 fn build(config: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
     Ok(Box::new(SingleColor {
         config: decode(ID, config)?,
@@ -63,6 +73,7 @@ fn build(config: &Value) -> Result<Box<dyn Effect>, EffectConfigError> {
     }))
 }
 
+#[cfg(feature = "stage")]
 impl Effect for SingleColor {
     fn render(&mut self, ctx: &RenderContext<'_>, out: &mut [Pixel]) {
         let dt = elapsed_secs(&mut self.last_render, ctx.now);
@@ -83,7 +94,7 @@ impl Effect for SingleColor {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "stage"))]
 mod tests {
     use super::*;
     use crate::effects::build_effect;

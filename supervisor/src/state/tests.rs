@@ -1,6 +1,9 @@
 //! Rules of the state owner, checked without any process or socket.
 
-use proto::api::{ApiCommand, EffectConfigArg, FailureKind, Json};
+use proto::api::devices::DeviceCommand;
+use proto::api::effects::EffectCommand;
+use proto::api::virtuals::VirtualCommand;
+use proto::api::{Command, EffectConfigArg, FailureKind, Json};
 use proto::pipeline::AudioSource;
 use serde_json::{json, Value};
 
@@ -11,15 +14,15 @@ fn state() -> State {
     State::new(ConfigDoc::default(), AudioSource::None).0
 }
 
-fn ok(state: &mut State, cmd: ApiCommand) -> Value {
+fn ok<C: Command>(state: &mut State, cmd: C) -> Value {
     match state.apply(cmd) {
         Ok(json) => json.to_value(),
         Err(e) => panic!("command failed: {e:?}"),
     }
 }
 
-fn ddp(name: &str, port: u16, pixels: u32) -> ApiCommand {
-    ApiCommand::CreateDevice {
+fn ddp(name: &str, port: u16, pixels: u32) -> DeviceCommand {
+    DeviceCommand::Create {
         device_type: "ddp".into(),
         config: Json::from_value(
             &json!({"name": name, "ip_address": "127.0.0.1", "pixel_count": pixels, "port": port}),
@@ -27,8 +30,8 @@ fn ddp(name: &str, port: u16, pixels: u32) -> ApiCommand {
     }
 }
 
-fn set_effect(virtual_id: &str, effect_type: &str, config: Value) -> ApiCommand {
-    ApiCommand::SetEffect {
+fn set_effect(virtual_id: &str, effect_type: &str, config: Value) -> EffectCommand {
+    EffectCommand::Set {
         virtual_id: virtual_id.into(),
         effect_type: effect_type.into(),
         config: EffectConfigArg::Given(Json::from_value(&config)),
@@ -42,7 +45,7 @@ fn creating_a_device_creates_its_idle_virtual_with_one_segment() {
     assert_eq!(out["device"]["id"], "test-strip-a");
     assert_eq!(out["payload"]["reason"], "Created device Test Strip A");
     assert_eq!(out["device"]["config"]["refresh_rate"], 62);
-    let v = ok(&mut s, ApiCommand::GetVirtuals);
+    let v = ok(&mut s, VirtualCommand::List);
     let tv = &v["virtuals"]["test-strip-a"];
     assert_eq!(tv["segments"], json!([["test-strip-a", 0, 59, false]]));
     assert_eq!(tv["active"], false);
@@ -115,7 +118,7 @@ fn update_in_place_keeps_the_instance_and_a_colour_change_makes_a_new_one() {
     let first = s.pipeline().virtuals[0].effect.clone().unwrap().instance;
     ok(
         &mut s,
-        ApiCommand::UpdateEffect {
+        EffectCommand::Update {
             virtual_id: "a".into(),
             effect_type: Some("singleColor".into()),
             config: Some(Json::from_value(&json!({"blur": 2.5}))),
@@ -126,7 +129,7 @@ fn update_in_place_keeps_the_instance_and_a_colour_change_makes_a_new_one() {
     assert!(e.config_json.contains("2.5"));
     ok(
         &mut s,
-        ApiCommand::UpdateEffect {
+        EffectCommand::Update {
             virtual_id: "a".into(),
             effect_type: Some("singleColor".into()),
             config: Some(Json::from_value(&json!({"color": "#00ff00"}))),
@@ -145,7 +148,7 @@ fn clearing_keeps_history_and_reactivation_restores_the_last_effect() {
     ok(&mut s, set_effect("a", "rainbow", json!({"speed": 2.0})));
     let out = ok(
         &mut s,
-        ApiCommand::ClearEffect {
+        EffectCommand::Clear {
             virtual_id: "a".into(),
         },
     );
@@ -153,7 +156,7 @@ fn clearing_keeps_history_and_reactivation_restores_the_last_effect() {
     assert!(!s.pipeline().devices[0].active);
     let out = ok(
         &mut s,
-        ApiCommand::SetVirtualActive {
+        VirtualCommand::SetActive {
             id: "a".into(),
             active: true,
         },
@@ -169,25 +172,31 @@ fn an_external_virtual_displaces_the_device_virtual() {
     let mut s = state();
     ok(&mut s, ddp("A", 4048, 30));
     ok(&mut s, set_effect("a", "rainbow", json!({})));
-    s.doc.virtuals.push(crate::config::VirtualEntry {
-        id: "combo".into(),
-        config: super::virtual_config::validate(json!({"name": "combo"}).as_object().unwrap(), "i")
+    s.doc
+        .virtuals
+        .push(std::sync::Arc::new(crate::config::VirtualEntry {
+            id: "combo".into(),
+            config: super::virtual_config::validate(
+                json!({"name": "combo"}).as_object().unwrap(),
+                "i",
+            )
             .unwrap(),
-        segments: vec![crate::config::Segment("a".into(), 0, 9, false)],
-        is_device: Value::Bool(false),
-        auto_generated: false,
-        active: false,
-        effect: None,
-        effects: Default::default(),
-        last_effect: None,
-        extra: Default::default(),
-    });
+            segments: vec![crate::config::Segment("a".into(), 0, 9, false)],
+            is_device: Value::Bool(false),
+            auto_generated: false,
+            active: false,
+            effect: None,
+            effects: Default::default(),
+            last_effect: None,
+            extra: Default::default(),
+            as_written: None,
+        }));
     ok(&mut s, set_effect("combo", "singleColor", json!({})));
-    let v = ok(&mut s, ApiCommand::GetVirtuals);
+    let v = ok(&mut s, VirtualCommand::List);
     assert_eq!(v["virtuals"]["a"]["active"], false);
     assert_eq!(v["virtuals"]["a"]["streaming"], true);
     assert_eq!(v["virtuals"]["combo"]["active"], true);
-    let d = ok(&mut s, ApiCommand::GetDevices);
+    let d = ok(&mut s, DeviceCommand::List);
     assert_eq!(d["devices"]["a"]["active_virtuals"], json!(["combo"]));
 }
 
@@ -196,13 +205,13 @@ fn deleting_a_device_cascades_to_virtuals_left_without_segments() {
     let mut s = state();
     ok(&mut s, ddp("A", 4048, 30));
     ok(&mut s, ddp("B", 4049, 30));
-    ok(&mut s, ApiCommand::DeleteDevice { id: "a".into() });
+    ok(&mut s, DeviceCommand::Delete { id: "a".into() });
     assert!(s.doc.virtual_entry("a").is_none());
     assert!(s.doc.virtual_entry("b").is_some());
-    ok(&mut s, ApiCommand::DeleteVirtual { id: "b".into() });
+    ok(&mut s, VirtualCommand::Delete { id: "b".into() });
     assert!(s.doc.devices.is_empty());
     let err = s
-        .apply(ApiCommand::DeleteDevice { id: "b".into() })
+        .apply(DeviceCommand::Delete { id: "b".into() })
         .unwrap_err();
     assert_eq!(err.reason, "Device with ID b not found");
 }
@@ -213,14 +222,14 @@ fn updating_a_device_resizes_its_own_segment() {
     ok(&mut s, ddp("A", 4048, 30));
     ok(
         &mut s,
-        ApiCommand::UpdateDevice {
+        DeviceCommand::Update {
             id: "a".into(),
             config: Json::from_value(&json!({"pixel_count": 50})),
         },
     );
     assert_eq!(s.doc.virtuals[0].segments[0].2, 49);
     let err = s
-        .apply(ApiCommand::UpdateDevice {
+        .apply(DeviceCommand::Update {
             id: "a".into(),
             config: Json::from_value(&json!({"pixel_count": "many"})),
         })
@@ -230,42 +239,111 @@ fn updating_a_device_resizes_its_own_segment() {
 }
 
 #[test]
-fn a_broken_config_is_repaired_on_load_with_warnings() {
-    let doc = ConfigDoc::from_value(json!({
+fn entries_that_cannot_be_used_are_set_aside_as_written_and_reported() {
+    let as_loaded = json!({
         "devices": [
             {"id": "good", "type": "ddp", "config": {"name": "Good", "ip_address": "127.0.0.1", "pixel_count": 10}},
             {"id": "bad", "type": "ddp", "config": {"name": "Bad", "ip_address": "127.0.0.1", "pixel_count": "x"}},
-            {"id": "alien", "type": "teleporter", "config": {"name": "Alien"}}
+            {"id": "alien", "type": "teleporter", "config": {"name": "Alien"}},
+            {"id": "twin", "type": "ddp", "config": {"name": "Twin", "ip_address": "127.0.0.1", "pixel_count": 5}},
+            {"type": "ddp"}
         ],
         "virtuals": [
-            {"id": "good", "config": {"name": "Good", "mapping": "sideways"}, "is_device": "good",
-             "segments": [["good", 0, 4000000000u64, false], ["bad", 0, 5, false]],
-             "active": true, "effect": {"type": "rainbow", "config": {"speed": 99}}}
+            {"id": "good", "config": {"name": "Good"}, "is_device": "good",
+             "segments": [["good", 0, 9, false]], "active": true,
+             "effect": {"type": "rainbow", "config": {"speed": 2}}},
+            {"id": "bad", "config": {"name": "Bad"}, "is_device": "bad", "segments": [["bad", 0, 5, false]]},
+            {"id": "wide", "config": {"name": "Wide"}, "segments": [["good", 0, 4000000000u64, false]]},
+            {"id": "odd", "config": {"name": "Odd", "mapping": "sideways"}, "segments": [["good", 0, 4, false]]},
+            {"id": "fx", "config": {"name": "Fx"}, "segments": [["good", 0, 4, false]],
+             "effect": {"type": "rainbow", "config": {"speed": 99}}}
         ]
+    });
+    let doc = ConfigDoc::from_value(as_loaded.clone()).unwrap();
+    let (state, warnings) = State::new(doc, AudioSource::None);
+    println!("{warnings:#?}");
+    let usable: Vec<&str> = state.doc.devices.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(usable, ["good"]);
+    let usable: Vec<&str> = state.doc.virtuals.iter().map(|v| v.id.as_str()).collect();
+    assert_eq!(usable, ["good"]);
+    let reasons: Vec<(String, String)> = state
+        .doc
+        .kept
+        .iter()
+        .map(|k| (k.id.clone(), k.reason.clone()))
+        .collect();
+    let reason = |id: &str| {
+        reasons
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{id} not reported: {reasons:?}"))
+    };
+    assert!(reason("bad").contains("pixel_count"), "{}", reason("bad"));
+    assert!(reason("alien").contains("teleporter"));
+    assert!(
+        reason("twin").contains("Good"),
+        "a clash names the other device: {}",
+        reason("twin")
+    );
+    assert!(reason("#4").contains("not a valid devices entry"));
+    assert!(reason("wide").contains("outside"));
+    assert!(reason("odd").contains("mapping"), "{}", reason("odd"));
+    assert!(reason("fx").contains("speed"), "{}", reason("fx"));
+    assert_eq!(warnings.len(), reasons.len());
+    assert_eq!(
+        reasons.iter().filter(|(id, _)| id == "bad").count(),
+        2,
+        "the device virtual of an unusable device is set aside too"
+    );
+    // Written back exactly as loaded, in the same places.
+    let saved = state.doc.to_value();
+    for key in ["devices", "virtuals"] {
+        let (a, b) = (
+            as_loaded[key].as_array().unwrap(),
+            saved[key].as_array().unwrap(),
+        );
+        assert_eq!(a.len(), b.len());
+        for (i, (loaded, written)) in a.iter().zip(b).enumerate() {
+            if loaded.get("id") != Some(&json!("good")) {
+                assert_eq!(loaded, written, "{key}[{i}]");
+            }
+        }
+    }
+    // Not driven, not shown, and their ids stay reserved.
+    assert_eq!(state.pipeline().devices.len(), 1);
+    let mut state = state;
+    let devices = ok(&mut state, DeviceCommand::List);
+    assert_eq!(devices["devices"].as_object().unwrap().len(), 1);
+    let err = state
+        .apply(DeviceCommand::Get { id: "bad".into() })
+        .unwrap_err();
+    assert!(err.reason.contains("cannot use it"), "{}", err.reason);
+    let created = ok(
+        &mut state,
+        DeviceCommand::Create {
+            device_type: "dummy".into(),
+            config: Json::from_value(&json!({"name": "Alien", "pixel_count": 3})),
+        },
+    );
+    assert_eq!(created["device"]["id"], "alien-1");
+    let info = ok(&mut state, proto::api::system::SystemCommand::GetInfo);
+    assert_eq!(
+        info["config_problems"].as_array().unwrap().len(),
+        reasons.len()
+    );
+    assert_eq!(info["config_problems"][0]["entry"], "devices");
+}
+
+#[test]
+fn a_panicking_validator_sets_the_entry_aside_instead_of_stopping_the_start() {
+    let doc = ConfigDoc::from_value(json!({
+        "devices": [{"id": "boom", "type": "dummy", "config": {"name": "failpoint: panic in validation"}}]
     }))
     .unwrap();
     let (state, warnings) = State::new(doc, AudioSource::None);
-    println!("{warnings:#?}");
-    let kept: Vec<&str> = state.doc.devices.iter().map(|d| d.id.as_str()).collect();
-    assert_eq!(
-        kept,
-        ["good", "alien"],
-        "an unsupported device type is kept, a broken one dropped"
-    );
-    assert_eq!(
-        state.pipeline().devices.len(),
-        1,
-        "only supported devices are driven"
-    );
-    let v = &state.doc.virtuals[0];
-    assert_eq!(v.config["mapping"], "span");
-    assert_eq!(
-        v.segments,
-        vec![crate::config::Segment("good".into(), 0, 9, false)]
-    );
-    assert!(v.effect.is_none() && !v.active);
-    assert_eq!(warnings.len(), 5, "{warnings:?}");
-    assert!(state.pipeline().virtuals.iter().all(|v| !v.active));
+    assert!(state.doc.devices.is_empty());
+    assert!(warnings[0].contains("crashed"), "{warnings:?}");
 }
 
 #[test]
@@ -274,12 +352,12 @@ fn pause_toggles_and_keeps_devices_claimed() {
     ok(&mut s, ddp("A", 4048, 10));
     ok(&mut s, set_effect("a", "rainbow", json!({})));
     assert_eq!(
-        ok(&mut s, ApiCommand::TogglePause),
+        ok(&mut s, VirtualCommand::TogglePause),
         json!({"status": "success", "paused": true})
     );
     let p = s.pipeline();
     assert!(p.paused && p.devices[0].active);
-    assert_eq!(ok(&mut s, ApiCommand::TogglePause)["paused"], false);
+    assert_eq!(ok(&mut s, VirtualCommand::TogglePause)["paused"], false);
 }
 
 #[test]
@@ -288,7 +366,7 @@ fn moving_a_device_onto_another_devices_address_is_rejected() {
     ok(&mut s, ddp("A", 4048, 10));
     ok(&mut s, ddp("B", 4049, 10));
     let err = s
-        .apply(ApiCommand::UpdateDevice {
+        .apply(DeviceCommand::Update {
             id: "b".into(),
             config: Json::from_value(&json!({"port": 4048})),
         })
@@ -312,7 +390,7 @@ fn a_new_installation_gets_a_stable_uuid_shaped_instance_id() {
 }
 
 #[test]
-fn effects_ledfx_rs_does_not_have_yet_are_kept_but_not_rendered() {
+fn a_virtual_with_an_effect_ledfx_rs_does_not_have_is_kept_but_not_rendered() {
     let doc = ConfigDoc::from_value(json!({
         "devices": [{"id": "a", "type": "ddp", "config": {"name": "A", "ip_address": "127.0.0.1", "pixel_count": 10}}],
         "virtuals": [{"id": "a", "config": {"name": "A"}, "is_device": "a", "segments": [["a", 0, 9, false]],
@@ -326,13 +404,11 @@ fn effects_ledfx_rs_does_not_have_yet_are_kept_but_not_rendered() {
             .any(|w| w.contains("\"scroll\" is not supported")),
         "{warnings:?}"
     );
-    let v = &state.doc.virtuals[0];
     assert_eq!(
-        v.effect.as_ref().unwrap().config["speed"],
-        3,
+        state.doc.kept[0].raw["effect"]["config"]["speed"], 3,
         "kept untouched"
     );
     let p = state.pipeline();
-    assert!(p.virtuals[0].effect.is_none() && !p.virtuals[0].active);
+    assert!(p.virtuals.is_empty());
     assert!(!p.devices[0].active);
 }

@@ -1,0 +1,232 @@
+//! The hub: api-proc's one copy of the change feed, handed to every consumer.
+//!
+//! The supervisor sends a snapshot when the control connection starts (and again if api-proc
+//! fell behind), then every change in revision order. The hub keeps the latest snapshot and
+//! the changes since it (the most recent [`RECENT`] of them, for consumers that resume from a
+//! revision) and broadcasts each item. A consumer subscribes with the revision it has; it
+//! gets the missing changes from the hub's memory when they are all there, and otherwise
+//! starts again from a snapshot — never a gap, never a duplicate.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use proto::feed::{Change, FeedItem};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// Changes kept for consumers that resume.
+pub const RECENT: usize = 1024;
+/// Items buffered per consumer before a slow one must start again from a snapshot.
+const CONSUMER_BUFFER: usize = 256;
+
+/// What consumers receive.
+#[derive(Debug, Clone)]
+pub enum HubItem {
+    /// Start again from a snapshot: something may have been missed upstream.
+    Resync,
+    Change(Arc<Change>),
+}
+
+/// The latest snapshot the supervisor sent.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub revision: u64,
+    pub state: Arc<Value>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    snapshot: Option<Snapshot>,
+    /// Changes after `snapshot`, consecutive, at most [`RECENT`].
+    recent: VecDeque<Arc<Change>>,
+}
+
+/// Cheap handle to the hub.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Mutex<Inner>>,
+    tx: broadcast::Sender<HubItem>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self {
+            inner: Arc::default(),
+            tx: broadcast::channel(CONSUMER_BUFFER).0,
+        }
+    }
+}
+
+/// Where a subscriber starts.
+#[derive(Debug)]
+pub enum Start {
+    /// The changes after the revision it asked for (possibly none).
+    Replay(Vec<Arc<Change>>),
+    /// The hub cannot prove it has every change after that revision: start from a snapshot.
+    NeedSnapshot,
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The data stays consistent under every operation, so a poisoned lock is still good.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes one item from the supervisor.
+    pub fn publish(&self, item: FeedItem) {
+        let mut inner = self.lock();
+        match item {
+            FeedItem::Snapshot { revision, state } => {
+                let continuous = inner.last_revision() == Some(revision);
+                inner.snapshot = Some(Snapshot {
+                    revision,
+                    state: Arc::new(state),
+                });
+                if !continuous {
+                    inner.recent.clear();
+                    let _ = self.tx.send(HubItem::Resync);
+                }
+            }
+            FeedItem::Change(change) => {
+                if let Some(last) = inner.last_revision() {
+                    if change.revision != last + 1 {
+                        tracing::error!(
+                            last,
+                            got = change.revision,
+                            "change feed out of order; consumers resync"
+                        );
+                        inner.recent.clear();
+                        let _ = self.tx.send(HubItem::Resync);
+                    }
+                }
+                let change = Arc::new(change);
+                inner.recent.push_back(change.clone());
+                if inner.recent.len() > RECENT {
+                    inner.recent.pop_front();
+                }
+                let _ = self.tx.send(HubItem::Change(change));
+            }
+        }
+    }
+
+    /// The revision of the latest item, if any arrived.
+    pub fn revision(&self) -> Option<u64> {
+        self.lock().last_revision()
+    }
+
+    /// The latest snapshot the supervisor sent.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        self.lock().snapshot.clone()
+    }
+
+    /// Subscribes a consumer that has everything up to `since` (`None`: nothing yet).
+    /// Items broadcast after this call arrive on the receiver; skip revisions already seen.
+    pub fn subscribe(&self, since: Option<u64>) -> (broadcast::Receiver<HubItem>, Start) {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let start = match (since, inner.last_revision()) {
+            (Some(since), Some(last)) if since == last => Start::Replay(Vec::new()),
+            (Some(since), Some(last)) if since < last => {
+                let first = inner.recent.front().map(|c| c.revision);
+                if first.is_some_and(|first| first <= since + 1) {
+                    Start::Replay(
+                        inner
+                            .recent
+                            .iter()
+                            .filter(|c| c.revision > since)
+                            .cloned()
+                            .collect(),
+                    )
+                } else {
+                    Start::NeedSnapshot
+                }
+            }
+            _ => Start::NeedSnapshot,
+        };
+        (rx, start)
+    }
+}
+
+impl Inner {
+    fn last_revision(&self) -> Option<u64> {
+        self.recent
+            .back()
+            .map(|c| c.revision)
+            .or(self.snapshot.as_ref().map(|s| s.revision))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::feed::Event;
+
+    fn change(revision: u64) -> FeedItem {
+        FeedItem::Change(Change {
+            revision,
+            events: vec![Event::GlobalPause {
+                paused: revision % 2 == 0,
+            }],
+        })
+    }
+
+    fn snapshot(revision: u64) -> FeedItem {
+        FeedItem::Snapshot {
+            revision,
+            state: Value::Null,
+        }
+    }
+
+    fn revisions(start: Start) -> Option<Vec<u64>> {
+        match start {
+            Start::Replay(changes) => Some(changes.iter().map(|c| c.revision).collect()),
+            Start::NeedSnapshot => None,
+        }
+    }
+
+    #[test]
+    fn a_consumer_resumes_from_memory_when_it_can_and_from_a_snapshot_otherwise() {
+        let hub = Hub::default();
+        assert!(revisions(hub.subscribe(None).1).is_none());
+        hub.publish(snapshot(10));
+        for r in 11..=14 {
+            hub.publish(change(r));
+        }
+        assert_eq!(revisions(hub.subscribe(Some(12)).1), Some(vec![13, 14]));
+        assert_eq!(
+            revisions(hub.subscribe(Some(10)).1),
+            Some(vec![11, 12, 13, 14])
+        );
+        assert_eq!(revisions(hub.subscribe(Some(14)).1), Some(vec![]));
+        assert!(
+            revisions(hub.subscribe(Some(9)).1).is_none(),
+            "before the snapshot"
+        );
+        assert!(
+            revisions(hub.subscribe(Some(20)).1).is_none(),
+            "from the future"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_after_a_gap_makes_consumers_resync() {
+        let hub = Hub::default();
+        hub.publish(snapshot(1));
+        let (mut rx, _) = hub.subscribe(Some(1));
+        hub.publish(change(2));
+        // The supervisor re-sends a snapshot at the same revision: nothing was missed.
+        hub.publish(snapshot(2));
+        hub.publish(change(3));
+        // A snapshot further on: the changes in between are lost to the hub.
+        hub.publish(snapshot(7));
+        let seen: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|item| match item {
+                HubItem::Resync => "resync".to_owned(),
+                HubItem::Change(c) => c.revision.to_string(),
+            })
+            .collect();
+        assert_eq!(seen, ["2", "3", "resync"]);
+        assert!(revisions(hub.subscribe(Some(3)).1).is_none());
+        assert_eq!(revisions(hub.subscribe(Some(7)).1), Some(vec![]));
+    }
+}

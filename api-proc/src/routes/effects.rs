@@ -1,0 +1,120 @@
+//! `/api/virtuals/{id}/effects` (ledfx-api.md §3.12).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use proto::api::effects::EffectCommand;
+use proto::api::{EffectConfigArg, Json};
+use serde_json::{Map, Value};
+
+use super::{expect_object, kind_of, parse_object, run, AppState, Handled, RequestError};
+use crate::envelope;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/virtuals/{id}/effects",
+        get(get_effect)
+            .post(set_effect)
+            .put(update_effect)
+            .delete(clear_effect),
+    )
+}
+
+async fn get_effect(State(state): State<AppState>, Path(virtual_id): Path<String>) -> Response {
+    run(&state, EffectCommand::Get { virtual_id }).await
+}
+
+/// The `config` attribute of an effect request (`None` when omitted or null).
+fn effect_config(body: &Map<String, Value>) -> Result<Option<Json>, RequestError> {
+    match body.get("config") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s == "RANDOMIZE" => Err(RequestError::Invalid(
+            "config: RANDOMIZE is not supported by ledfx-rs yet".into(),
+        )),
+        Some(config) => {
+            expect_object("config", config)?;
+            Ok(Some(Json::from_value(config)))
+        }
+    }
+}
+
+/// The `type` attribute of an effect request (`None` when omitted or null).
+fn effect_type(body: &Map<String, Value>) -> Result<Option<String>, RequestError> {
+    match body.get("type") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(t)) => Ok(Some(t.clone())),
+        Some(other) => Err(RequestError::Invalid(format!(
+            "type: expected a string, got {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+async fn set_effect(
+    State(state): State<AppState>,
+    Path(virtual_id): Path<String>,
+    body: Bytes,
+) -> Handled {
+    let body = parse_object(&body)?;
+    let effect_type = effect_type(&body)?.ok_or_else(|| {
+        RequestError::Invalid("Required attribute 'type' was not provided".into())
+    })?;
+    let config = match effect_config(&body)? {
+        Some(config) => EffectConfigArg::Given(config),
+        None => EffectConfigArg::Last,
+    };
+    Ok(run(
+        &state,
+        EffectCommand::Set {
+            virtual_id,
+            effect_type,
+            config,
+        },
+    )
+    .await)
+}
+
+async fn update_effect(
+    State(state): State<AppState>,
+    Path(virtual_id): Path<String>,
+    body: Bytes,
+) -> Handled {
+    // LedFx checks the virtual and its running effect before it looks at the body.
+    match state
+        .backend
+        .call(&EffectCommand::Get {
+            virtual_id: virtual_id.clone(),
+        })
+        .await
+    {
+        Err(failure) => return Ok(envelope::failure(&failure)),
+        Ok(json)
+            if json.to_value()["effect"]
+                .as_object()
+                .is_none_or(Map::is_empty) =>
+        {
+            return Err(RequestError::Invalid(format!(
+                "Virtual {virtual_id} has no active effect"
+            )));
+        }
+        Ok(_) => {}
+    }
+    let body = parse_object(&body)?;
+    let effect_type = effect_type(&body)?;
+    let config = effect_config(&body)?;
+    Ok(run(
+        &state,
+        EffectCommand::Update {
+            virtual_id,
+            effect_type,
+            config,
+        },
+    )
+    .await)
+}
+
+async fn clear_effect(State(state): State<AppState>, Path(virtual_id): Path<String>) -> Response {
+    run(&state, EffectCommand::Clear { virtual_id }).await
+}

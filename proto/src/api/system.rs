@@ -1,0 +1,26 @@
+//! `/api/config` and what `/api/info` needs from the state owner (ledfx-api.md §3.1, §3.2).
+
+use serde::{Deserialize, Serialize};
+
+use super::Command;
+
+/// Whole-system commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SystemCommand {
+    /// `GET /api/config`.
+    GetConfig,
+    /// `dev_mode`, the configuration revision, the last automatic rollback and the
+    /// `config.json` entries ledfx-rs cannot use.
+    GetInfo,
+    /// The current state as a change-feed snapshot `{revision, state}`, for a consumer that
+    /// (re)starts from it.
+    FeedSnapshot,
+}
+
+impl Command for SystemCommand {
+    const GROUP: &'static str = "system";
+
+    fn is_read(&self) -> bool {
+        true
+    }
+}

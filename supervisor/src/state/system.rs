@@ -1,0 +1,81 @@
+//! The whole system: `GET /api/config` (ledfx-api.md §3.2) and the state behind `/api/info`'s
+//! `ledfx_rs` key — revision, last rollback, and the `config.json` entries set aside.
+
+use proto::api::system::SystemCommand;
+use proto::api::ApiReply;
+use serde_json::{json, Value};
+
+use super::{reply, ReadCtx, Resource, State};
+
+/// The system group (reads only).
+pub struct System;
+
+impl Resource for System {
+    type Command = SystemCommand;
+
+    fn read(ctx: &ReadCtx<'_>, command: SystemCommand) -> ApiReply {
+        let state = ctx.state;
+        match command {
+            SystemCommand::GetConfig => reply(state.config_view()),
+            SystemCommand::GetInfo => reply(json!({
+                "dev_mode": state.doc.core_bool("dev_mode", false),
+                "revision": state.revision,
+                "last_rollback": state.last_rollback.as_ref().map(|r| json!({
+                    "reason": r.reason,
+                    "from_revision": r.from_revision,
+                    "to_revision": r.to_revision,
+                    "reverted_revisions": r.reverted_revisions,
+                    "kept_revisions": r.kept_revisions,
+                })),
+                "config_problems": state.config_problems(),
+            })),
+            SystemCommand::FeedSnapshot => reply(json!({
+                "revision": state.revision,
+                "state": state.feed_state(),
+            })),
+        }
+    }
+
+    fn write(state: &mut State, command: SystemCommand) -> ApiReply {
+        // Every system command is a read; `prepare` never routes one here.
+        Self::read(
+            &ReadCtx {
+                state,
+                pipeline: &state.pipeline(),
+                segment: None,
+                now_ns: proto::monotonic_ns(),
+            },
+            command,
+        )
+    }
+}
+
+impl State {
+    /// `GET /api/config`: the usable document, with the runtime-only keys LedFx adds.
+    pub fn config_view(&self) -> Value {
+        let mut value = self.doc.usable_value();
+        if let Value::Object(map) = &mut value {
+            map.entry("ledfx_presets").or_insert_with(|| json!({}));
+            map.entry("hosts").or_insert_with(|| json!([]));
+        }
+        value
+    }
+
+    /// The state a change-feed snapshot carries: the config as `GET /api/config` shows it
+    /// and the global pause.
+    pub fn feed_state(&self) -> Value {
+        json!({"config": self.config_view(), "paused": self.paused})
+    }
+
+    /// The entries of `config.json` ledfx-rs keeps but cannot use:
+    /// `[{"entry": "devices"|"virtuals", "id", "reason"}]`, in file order.
+    pub fn config_problems(&self) -> Value {
+        Value::Array(
+            self.doc
+                .kept
+                .iter()
+                .map(|k| json!({"entry": k.section.key(), "id": k.id, "reason": k.reason}))
+                .collect(),
+        )
+    }
+}
