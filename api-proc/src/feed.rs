@@ -3,9 +3,10 @@
 //! The supervisor sends a snapshot when the control connection starts (and again if api-proc
 //! fell behind), then every change in revision order. The hub keeps the latest snapshot and
 //! the changes since it (the most recent [`RECENT`] of them, for consumers that resume from a
-//! revision) and broadcasts each item. A consumer subscribes with the revision it has; it
+//! revision) and broadcasts each item. A consumer subscribes with the [`Position`] it has; it
 //! gets the missing changes from the hub's memory when they are all there, and otherwise
-//! starts again from a snapshot — never a gap, never a duplicate.
+//! starts again from a snapshot — never a gap, never a duplicate. Revisions start at 1 on
+//! every supervisor start, so a position names the supervisor's boot too.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,8 +31,34 @@ pub enum HubItem {
 /// The latest snapshot the supervisor sent.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    pub boot: String,
     pub revision: u64,
     pub state: Arc<Value>,
+}
+
+/// A place in the feed: a revision of one supervisor boot. Written `<boot>-<revision>` (the
+/// events stream uses it as the event id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub boot: String,
+    pub revision: u64,
+}
+
+impl Position {
+    /// Parses `<boot>-<revision>`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (boot, revision) = text.trim().rsplit_once('-')?;
+        Some(Self {
+            boot: boot.to_owned(),
+            revision: revision.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.boot, self.revision)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -76,9 +103,15 @@ impl Hub {
     pub fn publish(&self, item: FeedItem) {
         let mut inner = self.lock();
         match item {
-            FeedItem::Snapshot { revision, state } => {
-                let continuous = inner.last_revision() == Some(revision);
+            FeedItem::Snapshot {
+                boot,
+                revision,
+                state,
+            } => {
+                let same_boot = inner.snapshot.as_ref().is_some_and(|s| s.boot == boot);
+                let continuous = same_boot && inner.last_revision() == Some(revision);
                 inner.snapshot = Some(Snapshot {
+                    boot,
                     revision,
                     state: Arc::new(state),
                 });
@@ -109,9 +142,13 @@ impl Hub {
         }
     }
 
-    /// The revision of the latest item, if any arrived.
-    pub fn revision(&self) -> Option<u64> {
-        self.lock().last_revision()
+    /// The position of the latest item, if any arrived.
+    pub fn position(&self) -> Option<Position> {
+        let inner = self.lock();
+        Some(Position {
+            boot: inner.snapshot.as_ref()?.boot.clone(),
+            revision: inner.last_revision()?,
+        })
     }
 
     /// The latest snapshot the supervisor sent.
@@ -121,9 +158,13 @@ impl Hub {
 
     /// Subscribes a consumer that has everything up to `since` (`None`: nothing yet).
     /// Items broadcast after this call arrive on the receiver; skip revisions already seen.
-    pub fn subscribe(&self, since: Option<u64>) -> (broadcast::Receiver<HubItem>, Start) {
+    pub fn subscribe(&self, since: Option<&Position>) -> (broadcast::Receiver<HubItem>, Start) {
         let inner = self.lock();
         let rx = self.tx.subscribe();
+        let boot = inner.snapshot.as_ref().map(|s| s.boot.as_str());
+        let since = since
+            .filter(|p| Some(p.boot.as_str()) == boot)
+            .map(|p| p.revision);
         let start = match (since, inner.last_revision()) {
             (Some(since), Some(last)) if since == last => Start::Replay(Vec::new()),
             (Some(since), Some(last)) if since < last => {
@@ -172,8 +213,16 @@ mod tests {
 
     fn snapshot(revision: u64) -> FeedItem {
         FeedItem::Snapshot {
+            boot: "b1".into(),
             revision,
             state: Value::Null,
+        }
+    }
+
+    fn at(revision: u64) -> Position {
+        Position {
+            boot: "b1".into(),
+            revision,
         }
     }
 
@@ -192,18 +241,31 @@ mod tests {
         for r in 11..=14 {
             hub.publish(change(r));
         }
-        assert_eq!(revisions(hub.subscribe(Some(12)).1), Some(vec![13, 14]));
         assert_eq!(
-            revisions(hub.subscribe(Some(10)).1),
+            revisions(hub.subscribe(Some(&at(12))).1),
+            Some(vec![13, 14])
+        );
+        assert_eq!(
+            revisions(hub.subscribe(Some(&at(10))).1),
             Some(vec![11, 12, 13, 14])
         );
-        assert_eq!(revisions(hub.subscribe(Some(14)).1), Some(vec![]));
+        assert_eq!(revisions(hub.subscribe(Some(&at(14))).1), Some(vec![]));
         assert!(
-            revisions(hub.subscribe(Some(9)).1).is_none(),
+            revisions(hub.subscribe(Some(&at(9))).1).is_none(),
             "before the snapshot"
         );
+        let other_boot = Position {
+            boot: "b0".into(),
+            revision: 12,
+        };
         assert!(
-            revisions(hub.subscribe(Some(20)).1).is_none(),
+            revisions(hub.subscribe(Some(&other_boot)).1).is_none(),
+            "a revision of an earlier run of the supervisor"
+        );
+        assert_eq!(Position::parse("b1-12"), Some(at(12)));
+        assert_eq!(at(12).to_string(), "b1-12");
+        assert!(
+            revisions(hub.subscribe(Some(&at(20))).1).is_none(),
             "from the future"
         );
     }
@@ -212,7 +274,7 @@ mod tests {
     fn a_snapshot_after_a_gap_makes_consumers_resync() {
         let hub = Hub::default();
         hub.publish(snapshot(1));
-        let (mut rx, _) = hub.subscribe(Some(1));
+        let (mut rx, _) = hub.subscribe(Some(&at(1)));
         hub.publish(change(2));
         // The supervisor re-sends a snapshot at the same revision: nothing was missed.
         hub.publish(snapshot(2));
@@ -226,7 +288,7 @@ mod tests {
             })
             .collect();
         assert_eq!(seen, ["2", "3", "resync"]);
-        assert!(revisions(hub.subscribe(Some(3)).1).is_none());
-        assert_eq!(revisions(hub.subscribe(Some(7)).1), Some(vec![]));
+        assert!(revisions(hub.subscribe(Some(&at(3))).1).is_none());
+        assert_eq!(revisions(hub.subscribe(Some(&at(7))).1), Some(vec![]));
     }
 }

@@ -84,6 +84,10 @@ pub struct Change {
 pub enum FeedItem {
     /// The state at `revision`: consumers start (again) from here.
     Snapshot {
+        /// Names this run of the supervisor. Revisions start again at 1 when it restarts, so
+        /// a position in the feed is `(boot, revision)`: a consumer holding a revision of
+        /// another boot must start again from a snapshot.
+        boot: String,
         revision: u64,
         /// The configuration as `GET /api/config` shows it, plus `paused`.
         state: Value,

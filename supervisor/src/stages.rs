@@ -462,6 +462,7 @@ async fn forward_feed(owner: OwnerHandle, to_stage: mpsc::Sender<ToStage>) {
         let (snapshot, mut changes) = owner.subscribe();
         let revision = snapshot.state.revision;
         let item = FeedItem::Snapshot {
+            boot: snapshot.state.boot.clone(),
             revision,
             state: snapshot.state.feed_state(),
         };

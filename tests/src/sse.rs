@@ -26,7 +26,7 @@ impl EventStream {
     pub fn open(
         port: u16,
         path: &str,
-        last_event_id: Option<u64>,
+        last_event_id: Option<&str>,
         timeout: Duration,
     ) -> std::io::Result<Self> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;

@@ -159,15 +159,20 @@ fn a_panic_in_validation_answers_500_and_the_supervisor_keeps_running() {
     );
 }
 
-/// What one stream saw: `(name, revision)` per event.
+/// What one stream saw: `(name, revision, data)` per event, until `done` or the stream ends;
+/// `last_id` follows the events' ids.
 fn read_until(
     stream: &mut EventStream,
+    last_id: &mut String,
     mut done: impl FnMut(&str, u64) -> bool,
 ) -> Vec<(String, u64, Value)> {
     let mut seen = Vec::new();
     while let Ok(event) = stream.next_event() {
         let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
         let revision = data["revision"].as_u64().unwrap_or(0);
+        if let Some(id) = &event.id {
+            last_id.clone_from(id);
+        }
         let stop = done(&event.name, revision);
         seen.push((event.name, revision, data));
         if stop {
@@ -188,6 +193,7 @@ fn the_event_stream_resumes_across_an_api_proc_restart_without_gap_or_duplicate(
     let snapshot: Value = serde_json::from_str(&first.data).unwrap();
     let start = snapshot["revision"].as_u64().unwrap();
     assert_eq!(snapshot["state"]["paused"], false);
+    let mut last_id = first.id.clone().expect("the snapshot has an id");
 
     // Every REST write shows up as a change with the next revision.
     let (_, reply) = ledfx.request(
@@ -196,7 +202,7 @@ fn the_event_stream_resumes_across_an_api_proc_restart_without_gap_or_duplicate(
         r#"{"type": "dummy", "config": {"name": "Lamp", "pixel_count": 8}}"#,
     );
     assert_eq!(reply["status"], "success", "{reply}");
-    let created = read_until(&mut stream, |_, _| true);
+    let created = read_until(&mut stream, &mut last_id, |_, _| true);
     assert_eq!(created[0].0, "change");
     assert_eq!(created[0].1, start + 1);
     assert!(created[0].2["events"]
@@ -220,7 +226,9 @@ fn the_event_stream_resumes_across_an_api_proc_restart_without_gap_or_duplicate(
         done
     });
     let mut last = start + 1;
-    let before_kill = read_until(&mut stream, |_, revision| revision >= last + 20);
+    let before_kill = read_until(&mut stream, &mut last_id, |_, revision| {
+        revision >= last + 20
+    });
     for (name, revision, _) in &before_kill {
         assert_eq!(
             (name.as_str(), *revision),
@@ -233,13 +241,13 @@ fn the_event_stream_resumes_across_an_api_proc_restart_without_gap_or_duplicate(
     signal_pid(api, rustix::process::Signal::KILL);
     let killed = Instant::now();
     // Whatever was in flight on the old connection may still arrive; then it ends.
-    for (name, revision, _) in read_until(&mut stream, |_, _| false) {
+    for (name, revision, _) in read_until(&mut stream, &mut last_id, |_, _| false) {
         assert_eq!((name.as_str(), revision), ("change", last + 1));
         last = revision;
     }
     let mut resumed = None;
     let waited = poll_until(Duration::from_secs(20), || {
-        resumed = EventStream::open(port, EVENTS, Some(last), timeout).ok();
+        resumed = EventStream::open(port, EVENTS, Some(&last_id), timeout).ok();
         resumed.is_some()
     });
     println!(
@@ -282,7 +290,7 @@ fn the_event_stream_resumes_across_an_api_proc_restart_without_gap_or_duplicate(
     let (_, info) = ledfx.request("GET", "/api/info", "");
     let end = info["ledfx_rs"]["revision"].as_u64().unwrap();
     assert!(end >= start + 1 + writes, "{end}");
-    let rest = read_until(&mut stream, |_, revision| revision >= end);
+    let rest = read_until(&mut stream, &mut last_id, |_, revision| revision >= end);
     let mut at = from;
     for (name, revision, data) in &rest {
         assert_eq!(
@@ -303,6 +311,7 @@ fn every_rest_write_produces_its_event_with_the_next_revision() {
         EventStream::open(ledfx.port, EVENTS, None, Duration::from_secs(20)).expect("stream");
     let snapshot: Value = serde_json::from_str(&stream.next_event().unwrap().data).unwrap();
     let mut last = snapshot["revision"].as_u64().unwrap();
+    let boot = snapshot["boot"].as_str().unwrap().to_owned();
     let writes: [(&str, &str, Value, &str); 10] = [
         (
             "POST",
@@ -366,7 +375,7 @@ fn every_rest_write_produces_its_event_with_the_next_revision() {
         let change: Value = serde_json::from_str(&event.data).unwrap();
         assert_eq!(event.name, "change");
         assert_eq!(change["revision"], last + 1, "{method} {path}: {change}");
-        assert_eq!(event.id.as_deref(), Some((last + 1).to_string().as_str()));
+        assert_eq!(event.id, Some(format!("{boot}-{}", last + 1)));
         last += 1;
         let names: Vec<&str> = change["events"]
             .as_array()
@@ -386,14 +395,25 @@ fn a_client_that_reconnects_to_the_same_api_proc_gets_exactly_what_it_missed() {
     let ledfx = Ledfx::start();
     let timeout = Duration::from_secs(20);
     let mut stream = EventStream::open(ledfx.port, EVENTS, None, timeout).expect("stream");
-    let snapshot: Value = serde_json::from_str(&stream.next_event().unwrap().data).unwrap();
+    let first = stream.next_event().unwrap();
+    let snapshot: Value = serde_json::from_str(&first.data).unwrap();
     let start = snapshot["revision"].as_u64().unwrap();
+    let mut last_id = first.id.unwrap();
     drop(stream);
     for _ in 0..5 {
         ledfx.request("PUT", "/api/virtuals", "");
     }
-    let mut stream = EventStream::open(ledfx.port, EVENTS, Some(start), timeout).expect("stream");
-    let missed = read_until(&mut stream, |_, revision| revision >= start + 5);
+    // A position of another run of the supervisor (revisions start again at 1 each run)
+    // cannot be resumed: the client gets a snapshot.
+    let stale = format!("0123456789abcdef-{start}");
+    let mut other = EventStream::open(ledfx.port, EVENTS, Some(&stale), timeout).expect("stream");
+    let event = other.next_event().unwrap();
+    assert_eq!(event.name, "snapshot", "{event:?}");
+    let mut stream =
+        EventStream::open(ledfx.port, EVENTS, Some(&last_id), timeout).expect("stream");
+    let missed = read_until(&mut stream, &mut last_id, |_, revision| {
+        revision >= start + 5
+    });
     let revisions: Vec<u64> = missed.iter().map(|(_, r, _)| *r).collect();
     assert_eq!(
         revisions,

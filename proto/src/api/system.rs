@@ -12,8 +12,8 @@ pub enum SystemCommand {
     /// `dev_mode`, the configuration revision, the last automatic rollback and the
     /// `config.json` entries ledfx-rs cannot use.
     GetInfo,
-    /// The current state as a change-feed snapshot `{revision, state}`, for a consumer that
-    /// (re)starts from it.
+    /// The current state as a change-feed snapshot `{boot, revision, state}`, for a
+    /// consumer that (re)starts from it.
     FeedSnapshot,
 }
 

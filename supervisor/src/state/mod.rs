@@ -42,6 +42,8 @@ pub struct State {
     pub paused: bool,
     /// Increases with every accepted change.
     pub revision: u64,
+    /// Random per supervisor start: revisions are unique only within one boot.
+    pub boot: String,
     /// Shared-memory pixel slot of each device, and the generation of that assignment.
     slots: BTreeMap<String, (u16, u64)>,
     /// The generation the next slot assignment gets.
@@ -202,6 +204,7 @@ impl State {
             doc,
             paused: false,
             revision: 1,
+            boot: format!("{:016x}", rand::random::<u64>()),
             slots: BTreeMap::new(),
             next_generation: 1,
             instances: BTreeMap::new(),

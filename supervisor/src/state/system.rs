@@ -30,6 +30,7 @@ impl Resource for System {
                 "config_problems": state.config_problems(),
             })),
             SystemCommand::FeedSnapshot => reply(json!({
+                "boot": state.boot,
                 "revision": state.revision,
                 "state": state.feed_state(),
             })),
