@@ -21,6 +21,105 @@ pub type RawConfig = Map<String, Value>;
 /// Default `icon_name` of every device type handled here.
 pub const DEFAULT_ICON_NAME: &str = "mdi:led-strip";
 
+/// One device config key as `/api/schema` describes it. Each protocol lists its own keys in
+/// its registry row (`ProtocolEntry::keys`); the tests check the list against what its
+/// validation does, so the schema cannot drift from the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceKey {
+    pub key: &'static str,
+    pub kind: DeviceKeyKind,
+    /// Listed in the schema's `required` (LedFx lists required keys even when they have a
+    /// default that fills them in).
+    pub required: bool,
+    /// What the key is, for `/api/schema` (ledfx-rs's own wording).
+    pub description: &'static str,
+}
+
+/// The type of a [`DeviceKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKeyKind {
+    /// An integer, with its default and bounds.
+    Integer {
+        default: Option<i64>,
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    /// A string, with its default.
+    Text { default: Option<&'static str> },
+    /// One of the refresh rates the timer supports (`proto::timing::REFRESH_RATES`).
+    RefreshRate,
+}
+
+impl DeviceKey {
+    /// A required string without a default.
+    pub const fn required_text(key: &'static str, description: &'static str) -> Self {
+        Self {
+            key,
+            kind: DeviceKeyKind::Text { default: None },
+            required: true,
+            description,
+        }
+    }
+
+    /// An integer key.
+    pub const fn integer(
+        key: &'static str,
+        default: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+        required: bool,
+        description: &'static str,
+    ) -> Self {
+        Self {
+            key,
+            kind: DeviceKeyKind::Integer {
+                default: Some(default),
+                min,
+                max,
+            },
+            required,
+            description,
+        }
+    }
+}
+
+/// The keys every device has, in LedFx's schema order (the type's keys follow).
+pub const BASE_KEYS: &[DeviceKey] = &[
+    DeviceKey::required_text("name", "A name for the device; its id is made from it"),
+    DeviceKey {
+        key: "icon_name",
+        kind: DeviceKeyKind::Text {
+            default: Some(DEFAULT_ICON_NAME),
+        },
+        required: false,
+        description: "Icon shown for the device (a Material Design icon name)",
+    },
+    DeviceKey::integer(
+        "center_offset",
+        0,
+        None,
+        None,
+        false,
+        "Pixels to rotate the frame by, to move the centre of the effect",
+    ),
+    DeviceKey {
+        key: "refresh_rate",
+        kind: DeviceKeyKind::RefreshRate,
+        required: false,
+        description: "Frames per second sent to the device",
+    },
+];
+
+/// The `pixel_count` key most protocols share.
+pub const PIXEL_COUNT_KEY: DeviceKey = DeviceKey::integer(
+    "pixel_count",
+    1,
+    Some(1),
+    None,
+    true,
+    "Number of pixels on the device",
+);
+
 /// Longest rendering of an offending value quoted in an error message.
 const MAX_QUOTED_CHARS: usize = 80;
 

@@ -16,6 +16,8 @@ use crate::color::parse_color_value;
 pub struct Field {
     pub key: &'static str,
     pub kind: FieldKind,
+    /// What the key does, for `/api/schema` (ledfx-rs's own wording).
+    pub description: &'static str,
 }
 
 /// Type, default and range of a config key.
@@ -44,6 +46,7 @@ impl Field {
         Self {
             key,
             kind: FieldKind::Float { default, min, max },
+            description: "",
         }
     }
 
@@ -52,6 +55,7 @@ impl Field {
         Self {
             key,
             kind: FieldKind::Int { default, min, max },
+            description: "",
         }
     }
 
@@ -60,6 +64,7 @@ impl Field {
         Self {
             key,
             kind: FieldKind::Bool { default },
+            description: "",
         }
     }
 
@@ -68,6 +73,7 @@ impl Field {
         Self {
             key,
             kind: FieldKind::OptionalBool,
+            description: "",
         }
     }
 
@@ -76,6 +82,7 @@ impl Field {
         Self {
             key,
             kind: FieldKind::Color { default },
+            description: "",
         }
     }
 
@@ -88,6 +95,15 @@ impl Field {
         Self {
             key,
             kind: FieldKind::Choice { default, options },
+            description: "",
+        }
+    }
+
+    /// The same key with a description.
+    pub const fn describe(self, description: &'static str) -> Self {
+        Self {
+            description,
+            ..self
         }
     }
 

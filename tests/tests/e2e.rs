@@ -61,6 +61,14 @@ fn starts_and_runs_the_four_stages_as_children() {
     assert_eq!(status, 200);
     assert_eq!(info["name"], "LedFx Controller");
     assert_eq!(info["url"], format!("http://127.0.0.1:{}", ledfx.port));
+    // What a LedFx client reads next at start-up.
+    let (status, schema) = ledfx.request("GET", "/api/schema", "");
+    assert_eq!(status, 200);
+    assert_eq!(schema.as_object().map(|s| s.len()), Some(9), "{schema}");
+    assert_eq!(schema["effects"]["energy"]["category"], "Classic");
+    let (status, devices) = ledfx.request("GET", "/api/schema/devices", "");
+    assert_eq!(status, 200);
+    assert_eq!(devices["ddp"], schema["devices"]["ddp"]);
     let found = poll_until(Duration::from_secs(10), || {
         let kids = children(ledfx.pid());
         STAGES.iter().all(|s| kids.iter().any(|(_, n)| n == s))

@@ -1,6 +1,6 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
-//! Each resource group has its own module of handlers — [`system`], [`devices`],
+//! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
 //! [`virtuals`], [`effects`], [`events`] — with one `routes()` function registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
@@ -9,6 +9,7 @@
 mod devices;
 mod effects;
 mod events;
+mod schema;
 mod system;
 mod virtuals;
 
@@ -39,6 +40,7 @@ pub struct AppState {
 pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(schema::routes())
         .merge(devices::routes())
         .merge(virtuals::routes())
         .merge(effects::routes())
@@ -93,6 +95,33 @@ pub(crate) fn parse_object(body: &Bytes) -> Result<Map<String, Value>, RequestEr
             "Request body must be a JSON object, got {}",
             kind_of(&other)
         ))),
+    }
+}
+
+/// The key selection a GET may carry as its body (ledfx-api.md §1.6): a key, or a list of
+/// keys. No body (or `null`, or `{}`) selects nothing, which means everything; invalid JSON is
+/// LedFx's 400; anything else is an invalid request saying what was expected.
+pub(crate) fn key_selection(body: &Bytes) -> Result<Vec<String>, RequestError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let expected = |got: &str| {
+        RequestError::Invalid(format!(
+            "Request body must be a key or a list of keys (strings), got {got}"
+        ))
+    };
+    match serde_json::from_slice(body).map_err(|_| RequestError::MalformedJson)? {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(map) if map.is_empty() => Ok(Vec::new()),
+        Value::String(key) => Ok(vec![key]),
+        Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::String(key) => Ok(key),
+                other => Err(expected(&format!("a list containing {}", kind_of(&other)))),
+            })
+            .collect(),
+        other => Err(expected(kind_of(&other))),
     }
 }
 

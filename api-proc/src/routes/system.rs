@@ -1,5 +1,6 @@
 //! `/api/info` and `/api/config` (ledfx-api.md §3.1, §3.2).
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
@@ -7,7 +8,7 @@ use axum::Router;
 use proto::api::system::SystemCommand;
 use serde_json::{json, Value};
 
-use super::{run, AppState};
+use super::{key_selection, run, AppState, Handled};
 use crate::envelope;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -44,6 +45,7 @@ async fn info(State(state): State<AppState>) -> Response {
     }))
 }
 
-async fn get_config(State(state): State<AppState>) -> Response {
-    run(&state, SystemCommand::GetConfig).await
+async fn get_config(State(state): State<AppState>, body: Bytes) -> Handled {
+    let keys = key_selection(&body)?;
+    Ok(run(&state, SystemCommand::GetConfig { keys }).await)
 }

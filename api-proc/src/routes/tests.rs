@@ -219,3 +219,57 @@ async fn updating_an_effect_checks_for_a_running_effect_first() {
     );
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_get_body_selects_keys_of_the_schema_and_the_config() {
+    use proto::api::schema::SchemaCommand;
+    use proto::api::system::SystemCommand;
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({}))));
+    for body in ["", "null", "{}", r#""audio""#, r#"["devices","effects"]"#] {
+        let (status, _, _) = send(&app, Method::GET, "/api/schema", body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    send(&app, Method::GET, "/api/config", r#"["audio","scenes"]"#).await;
+    send(&app, Method::GET, "/api/schema/effects", "").await;
+    let seen = seen.lock().unwrap();
+    let keys = |i: usize| match seen[i].decode::<SchemaCommand>().unwrap() {
+        SchemaCommand::Get { keys } => keys,
+        other => panic!("{other:?}"),
+    };
+    assert!(keys(0).is_empty() && keys(1).is_empty() && keys(2).is_empty());
+    assert_eq!(keys(3), ["audio"]);
+    assert_eq!(keys(4), ["devices", "effects"]);
+    assert_eq!(
+        seen[5].decode::<SystemCommand>().unwrap(),
+        SystemCommand::GetConfig {
+            keys: vec!["audio".into(), "scenes".into()]
+        }
+    );
+    assert_eq!(
+        seen[6].decode::<SchemaCommand>().unwrap(),
+        SchemaCommand::GetType {
+            schema_type: "effects".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_bad_key_selection_is_refused_before_the_backend() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({}))));
+    let (status, body, _) = send(&app, Method::GET, "/api/schema", "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        json_of(&body),
+        json!({"status": "failed", "reason": "JSON decoding failed"})
+    );
+    let (status, body, _) = send(&app, Method::GET, "/api/config", r#"["audio", 3]"#).await;
+    assert_eq!(status, StatusCode::OK);
+    let reason = json_of(&body)["payload"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("a list containing a number"), "{reason}");
+    let (_, body, _) = send(&app, Method::GET, "/api/schema", "42").await;
+    assert_eq!(json_of(&body)["status"], "failed");
+    assert!(seen.lock().unwrap().is_empty());
+}

@@ -18,16 +18,39 @@ use super::ProtocolEntry;
 #[cfg(feature = "stage")]
 use super::{Packets, Protocol, Transport};
 use crate::coexist::{Claim, Share};
-use crate::config::{self, DeviceConfigError, RawConfig};
+use crate::config::{self, DeviceConfigError, DeviceKey, RawConfig};
 
 /// Registry row.
 pub const ENTRY: ProtocolEntry = ProtocolEntry {
     device_type: "ddp",
     validate,
     claims,
+    keys: KEYS,
     #[cfg(feature = "stage")]
     build,
 };
+
+/// The type's keys for `/api/schema`.
+const KEYS: &[DeviceKey] = &[
+    DeviceKey::required_text("ip_address", "Host name or IP address of the DDP receiver"),
+    config::PIXEL_COUNT_KEY,
+    DeviceKey::integer(
+        "port",
+        DEFAULT_PORT as i64,
+        Some(1),
+        Some(65_535),
+        true,
+        "UDP port of the receiver",
+    ),
+    DeviceKey::integer(
+        "destination_id",
+        DEFAULT_DESTINATION_ID as i64,
+        Some(1),
+        Some(255),
+        false,
+        "DDP destination id on the receiver (1 is its default output)",
+    ),
+];
 
 /// Default UDP port of DDP receivers.
 pub const DEFAULT_PORT: u16 = 4048;

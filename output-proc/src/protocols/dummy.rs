@@ -18,6 +18,7 @@ pub const ENTRY: ProtocolEntry = ProtocolEntry {
     device_type: "dummy",
     validate,
     claims: no_claims,
+    keys: &[config::PIXEL_COUNT_KEY],
     #[cfg(feature = "stage")]
     build,
 };

@@ -13,7 +13,7 @@
 //! `build_protocol` need the `stage` feature.
 
 use crate::coexist::Claim;
-use crate::config::{DeviceConfigError, RawConfig};
+use crate::config::{DeviceConfigError, DeviceKey, RawConfig};
 
 pub mod ddp;
 pub mod dummy;
@@ -99,6 +99,8 @@ pub struct ProtocolEntry {
     /// part of the receiver behind it, a serial port, …), for the clash check between
     /// devices. A type that occupies nothing (the dummy) returns none.
     pub claims: fn(config: &RawConfig) -> Result<Vec<Claim>, DeviceConfigError>,
+    /// The type's own keys as `/api/schema` describes them, in order.
+    pub keys: &'static [DeviceKey],
     /// Builds the encoder from a validated config.
     #[cfg(feature = "stage")]
     pub build: fn(config: &RawConfig) -> Result<Box<dyn Protocol>, DeviceConfigError>,
@@ -162,6 +164,77 @@ mod tests {
         assert_eq!(p.len(), 3);
         p.clear();
         assert_eq!(p.iter().count(), 0);
+    }
+
+    #[test]
+    fn the_schema_keys_of_every_protocol_match_its_validation() {
+        use crate::config::{DeviceKeyKind, BASE_KEYS};
+        for entry in PROTOCOLS {
+            let keys: Vec<&DeviceKey> = BASE_KEYS.iter().chain(entry.keys).collect();
+            // Required keys without a default are what a minimal config must give.
+            let mut raw = serde_json::Map::new();
+            for key in &keys {
+                if let DeviceKeyKind::Text { default: None } = key.kind {
+                    raw.insert(key.key.into(), serde_json::json!("127.0.0.1"));
+                }
+            }
+            let validated =
+                crate::validate_device_config(entry.device_type, &serde_json::Value::Object(raw))
+                    .unwrap_or_else(|e| panic!("{}: {e}", entry.device_type));
+            let config = validated.config.as_object().unwrap();
+            for key in &keys {
+                let expected = match key.kind {
+                    DeviceKeyKind::Integer { default, .. } => default.map(serde_json::Value::from),
+                    DeviceKeyKind::Text { default } => default.map(serde_json::Value::from),
+                    DeviceKeyKind::RefreshRate => Some(proto::timing::DEFAULT_REFRESH_RATE.into()),
+                };
+                if let Some(expected) = expected {
+                    assert_eq!(
+                        config.get(key.key),
+                        Some(&expected),
+                        "{}.{}",
+                        entry.device_type,
+                        key.key
+                    );
+                }
+                assert!(
+                    !key.description.is_empty(),
+                    "{}.{}",
+                    entry.device_type,
+                    key.key
+                );
+            }
+            // Every key the validation writes is described.
+            for written in config.keys() {
+                assert!(
+                    keys.iter().any(|k| k.key == written),
+                    "{}.{written} is not in the schema",
+                    entry.device_type
+                );
+            }
+            // Bounds are enforced: one past each bound is refused.
+            for key in &keys {
+                if let DeviceKeyKind::Integer { min, max, .. } = key.kind {
+                    for outside in [min.map(|m| m - 1), max.map(|m| m + 1)]
+                        .into_iter()
+                        .flatten()
+                    {
+                        let mut raw = config.clone();
+                        raw.insert(key.key.into(), outside.into());
+                        let result = crate::validate_device_config(
+                            entry.device_type,
+                            &serde_json::Value::Object(raw),
+                        );
+                        assert!(
+                            result.is_err(),
+                            "{}.{} = {outside} accepted",
+                            entry.device_type,
+                            key.key
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

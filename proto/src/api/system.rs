@@ -7,8 +7,9 @@ use super::Command;
 /// Whole-system commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SystemCommand {
-    /// `GET /api/config`.
-    GetConfig,
+    /// `GET /api/config`, or only the top-level keys named in `keys` (selection as for
+    /// the schema: unknown names dropped, nothing left or nothing asked → everything).
+    GetConfig { keys: Vec<String> },
     /// `dev_mode`, the configuration revision, the last automatic rollback and the
     /// `config.json` entries ledfx-rs cannot use.
     GetInfo,

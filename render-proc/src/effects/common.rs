@@ -9,16 +9,22 @@ use serde::Deserialize;
 use crate::color::Rgb;
 use crate::schema::Field;
 
+/// Shared with effects that override the common key's default.
+pub const BLUR: &str = "How much to blur neighbouring pixels together";
+/// Shared with effects that override the common key's default.
+pub const MIRROR: &str = "Mirror the effect around the centre of the strip";
+
 /// The common keys in LedFx's order.
 pub const COMMON: &[Field] = &[
-    Field::float("blur", 0.0, 0.0, 10.0),
-    Field::bool("flip", false),
-    Field::bool("mirror", false),
-    Field::float("brightness", 1.0, 0.0, 1.0),
-    Field::color("background_color", "#000000"),
-    Field::float("background_brightness", 1.0, 0.0, 1.0),
-    Field::bool("diag", false),
-    Field::optional_bool("advanced"),
+    Field::float("blur", 0.0, 0.0, 10.0).describe(BLUR),
+    Field::bool("flip", false).describe("Reverse the direction of the effect"),
+    Field::bool("mirror", false).describe(MIRROR),
+    Field::float("brightness", 1.0, 0.0, 1.0).describe("Brightness of the whole effect"),
+    Field::color("background_color", "#000000").describe("Colour shown behind the effect"),
+    Field::float("background_brightness", 1.0, 0.0, 1.0)
+        .describe("Brightness of the background colour"),
+    Field::bool("diag", false).describe("Log diagnostic timing for this effect"),
+    Field::optional_bool("advanced").describe("Show the advanced settings"),
 ];
 
 /// Typed common keys, decoded from a validated config (so no serde defaults are needed).

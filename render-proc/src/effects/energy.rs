@@ -36,20 +36,23 @@ pub const ID: &str = "energy";
 
 /// Own keys (including the overridden common `blur` and `mirror`) in LedFx's order.
 pub const FIELDS: &[Field] = &[
-    Field::float("blur", 4.0, 0.0, 10.0),
-    Field::bool("mirror", true),
-    Field::bool("color_cycler", false),
-    Field::color("color_lows", "#FF0000"),
-    Field::color("color_mids", "#00FF00"),
-    Field::color("color_high", "#0000FF"),
-    Field::float("sensitivity", 0.6, 0.3, 0.99),
-    Field::choice("mixing_mode", "additive", &["additive", "overlap"]),
+    Field::float("blur", 4.0, 0.0, 10.0).describe(super::common::BLUR),
+    Field::bool("mirror", true).describe(super::common::MIRROR),
+    Field::bool("color_cycler", false).describe("Pick new colours on every beat"),
+    Field::color("color_lows", "#FF0000").describe("Colour of the bass"),
+    Field::color("color_mids", "#00FF00").describe("Colour of the mid range"),
+    Field::color("color_high", "#0000FF").describe("Colour of the highs"),
+    Field::float("sensitivity", 0.6, 0.3, 0.99).describe("How quickly the bars follow the sound"),
+    Field::choice("mixing_mode", "additive", &["additive", "overlap"])
+        .describe("How the three bands' colours combine where they meet"),
 ];
 
 /// Registry row.
 pub const ENTRY: EffectEntry = EffectEntry {
     id: ID,
     name: "Energy",
+    category: "Classic",
+    uses_melbank_range: true,
     fields: FIELDS,
     groups: &[],
     #[cfg(feature = "stage")]

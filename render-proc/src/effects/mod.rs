@@ -93,9 +93,13 @@ pub struct EffectEntry {
     pub id: &'static str,
     /// Human name.
     pub name: &'static str,
+    /// LedFx's category for the effect picker ("Non-Reactive", "Classic", …).
+    pub category: &'static str,
+    /// Whether the effect reads the virtual's frequency range (LedFx shows the range then).
+    pub uses_melbank_range: bool,
     /// The effect's own keys in LedFx's order, including overridden common keys.
     pub fields: &'static [Field],
-    /// Shared parameter groups (e.g. modulation) that follow the own keys.
+    /// Shared parameter groups (e.g. modulation).
     pub groups: &'static [&'static [Field]],
     /// Constructor.
     #[cfg(feature = "stage")]
@@ -103,17 +107,28 @@ pub struct EffectEntry {
 }
 
 impl EffectEntry {
-    /// Every key of the effect in order: own keys, groups, then the common keys the effect
-    /// does not override.
+    /// Every key of the effect in the order LedFx's validated config lists them: own keys,
+    /// groups, then the common keys the effect does not override.
     pub fn all_fields(&self) -> impl Iterator<Item = &'static Field> + Clone {
         let own = self.fields;
         own.iter()
             .chain(self.groups.iter().flat_map(|g| g.iter()))
-            .chain(
-                COMMON
-                    .iter()
-                    .filter(move |c| !own.iter().any(|o| o.key == c.key)),
-            )
+            .chain(self.common_not_overridden())
+    }
+
+    /// Every key in LedFx's *schema* order, which differs: the common keys the effect does
+    /// not override, the groups, then its own keys (overrides included).
+    pub fn schema_fields(&self) -> impl Iterator<Item = &'static Field> + Clone {
+        self.common_not_overridden()
+            .chain(self.groups.iter().flat_map(|g| g.iter()))
+            .chain(self.fields.iter())
+    }
+
+    fn common_not_overridden(&self) -> impl Iterator<Item = &'static Field> + Clone {
+        let own = self.fields;
+        COMMON
+            .iter()
+            .filter(move |c| !own.iter().any(|o| o.key == c.key))
     }
 }
 
@@ -177,6 +192,21 @@ pub(crate) fn elapsed_secs(last: &mut Option<Instant>, now: Instant) -> f64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_key_of_every_effect_is_described_for_the_schema() {
+        for effect in EFFECTS {
+            for field in effect.all_fields() {
+                assert!(
+                    !field.description.is_empty(),
+                    "{}.{} has no description",
+                    effect.id,
+                    field.key
+                );
+            }
+            assert!(!effect.category.is_empty(), "{} has no category", effect.id);
+        }
+    }
 
     #[test]
     fn registry_lists_the_effects_with_their_names() {

@@ -14,9 +14,10 @@ use crate::Pixel;
 
 /// The modulation keys in LedFx's order.
 pub const MODULATION: &[Field] = &[
-    Field::bool("modulate", false),
-    Field::choice("modulation_effect", "sine", &["sine", "breath"]),
-    Field::float("modulation_speed", 0.5, 0.01, 1.0),
+    Field::bool("modulate", false).describe("Vary the brightness over time"),
+    Field::choice("modulation_effect", "sine", &["sine", "breath"])
+        .describe("Shape of the brightness variation"),
+    Field::float("modulation_speed", 0.5, 0.01, 1.0).describe("How fast the brightness varies"),
 ];
 
 /// Typed modulation keys.

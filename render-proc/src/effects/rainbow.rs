@@ -26,14 +26,16 @@ pub const ID: &str = "rainbow";
 
 /// Own keys in LedFx's order.
 pub const FIELDS: &[Field] = &[
-    Field::float("speed", 1.0, 0.1, 20.0),
-    Field::float("frequency", 1.0, 0.1, 64.0),
+    Field::float("speed", 1.0, 0.1, 20.0).describe("How fast the colours move along the strip"),
+    Field::float("frequency", 1.0, 0.1, 64.0).describe("How many rainbows fit on the strip"),
 ];
 
 /// Registry row.
 pub const ENTRY: EffectEntry = EffectEntry {
     id: ID,
     name: "Rainbow",
+    category: "Non-Reactive",
+    uses_melbank_range: false,
     fields: FIELDS,
     groups: &[],
     #[cfg(feature = "stage")]

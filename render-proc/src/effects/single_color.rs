@@ -29,14 +29,16 @@ pub const ID: &str = "singleColor";
 
 /// Own keys in LedFx's order.
 pub const FIELDS: &[Field] = &[
-    Field::color("color", "#FF0000"),
-    Field::float("speed", 1.0, 0.1, 10.0),
+    Field::color("color", "#FF0000").describe("The colour to show"),
+    Field::float("speed", 1.0, 0.1, 10.0).describe("Speed of the brightness modulation"),
 ];
 
 /// Registry row.
 pub const ENTRY: EffectEntry = EffectEntry {
     id: ID,
     name: "Single Color",
+    category: "Non-Reactive",
+    uses_melbank_range: false,
     fields: FIELDS,
     groups: &[MODULATION],
     #[cfg(feature = "stage")]

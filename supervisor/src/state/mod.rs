@@ -5,7 +5,7 @@
 //! no I/O, so every rule is unit-tested here. Each resource group has its own module —
 //! commands, validation and LedFx views together — and one line in [`GROUPS`]:
 //!
-//! * [`devices`], [`virtuals`], [`effects`], [`system`] — the groups.
+//! * [`devices`], [`virtuals`], [`effects`], [`system`], [`schema`] — the groups.
 //! * [`audit`] — the start-up check that sets aside what cannot be used, untouched.
 //! * [`events`] — the change-feed events a change produced, found by comparing states.
 //! * [`pipeline`] — the [`PipelineState`] the stages run, derived from the document.
@@ -21,6 +21,7 @@ pub mod effects;
 pub mod events;
 mod pipeline;
 pub mod rollback;
+pub mod schema;
 pub mod system;
 pub mod virtual_config;
 pub mod virtuals;
@@ -133,6 +134,10 @@ const GROUPS: &[(&str, Preparer)] = &[
         proto::api::system::SystemCommand::GROUP,
         prepare::<system::System>,
     ),
+    (
+        proto::api::schema::SchemaCommand::GROUP,
+        prepare::<schema::Schema>,
+    ),
 ];
 
 /// Decodes a call for the group it names.
@@ -148,6 +153,20 @@ pub fn prepare_call(call: &ApiCall) -> Result<Prepared, ApiFailure> {
             ))
         })?;
     preparer(call)
+}
+
+/// The top-level keys of `full` named in `keys` (the "GET with a JSON body" selection of
+/// ledfx-api.md §1.6): names it does not have are dropped, and when none is left — or none
+/// was asked for — the whole object.
+fn select_keys(full: Value, keys: &[String]) -> Value {
+    let Value::Object(mut map) = full else {
+        return full;
+    };
+    let selected: serde_json::Map<String, Value> = keys
+        .iter()
+        .filter_map(|key| map.shift_remove_entry(key.as_str()))
+        .collect();
+    Value::Object(if selected.is_empty() { map } else { selected })
 }
 
 fn invalid(reason: impl Into<String>) -> ApiFailure {

@@ -16,7 +16,9 @@ impl Resource for System {
     fn read(ctx: &ReadCtx<'_>, command: SystemCommand) -> ApiReply {
         let state = ctx.state;
         match command {
-            SystemCommand::GetConfig => reply(state.config_view()),
+            SystemCommand::GetConfig { keys } => {
+                reply(super::select_keys(state.config_view(), &keys))
+            }
             SystemCommand::GetInfo => reply(json!({
                 "dev_mode": state.doc.core_bool("dev_mode", false),
                 "revision": state.revision,

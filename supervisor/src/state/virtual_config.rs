@@ -2,7 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-const TRANSITION_MODES: [&str; 8] = [
+/// LedFx's transition modes, in its order.
+pub const TRANSITION_MODES: [&str; 8] = [
     "Add",
     "Dissolve",
     "Push",
