@@ -56,6 +56,8 @@ pub enum Event {
     EffectCleared { virtual_id: String },
     /// The global pause was toggled.
     GlobalPause { paused: bool },
+    /// A scene was activated (its effects are in the events before this one).
+    SceneActivated { scene_id: String },
     /// Top-level config keys (anything but devices and virtuals) changed; `config` holds
     /// their new values.
     ConfigUpdated { config: Value },
@@ -94,6 +96,16 @@ pub enum FeedItem {
     },
     /// A change after the snapshot.
     Change(Change),
+}
+
+impl Event {
+    /// The event's name as it travels (its `event` tag), e.g. `device_created`.
+    pub fn name(&self) -> String {
+        match serde_json::to_value(self) {
+            Ok(value) => value["event"].as_str().unwrap_or_default().to_owned(),
+            Err(_) => String::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -113,9 +113,14 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     }
 
     let segment = Arc::new(Segment::create().context("creating shared memory")?);
-    let (state, set_aside) = State::new(doc, cli.audio.clone());
+    let (mut state, set_aside) = State::new(doc, cli.audio.clone());
     for problem in &set_aside {
         tracing::warn!("config.json: {problem}");
+    }
+    match state.activate_startup_scene() {
+        Some(Ok(done)) => tracing::info!("startup scene: {done}"),
+        Some(Err(problem)) => tracing::warn!("{problem}"),
+        None => {}
     }
     if let Some(copy) = store
         .preserve_original()

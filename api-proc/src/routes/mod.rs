@@ -1,7 +1,8 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
 //! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
-//! [`virtuals`], [`effects`], [`events`] — with one `routes()` function registered below.
+//! [`virtuals`], [`effects`], [`scenes`], [`events`] — with one `routes()` function
+//! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
 //! verb it does not implement answers `405: Method Not Allowed` with an `Allow` header.
@@ -9,6 +10,7 @@
 mod devices;
 mod effects;
 mod events;
+mod scenes;
 mod schema;
 mod system;
 mod virtuals;
@@ -44,6 +46,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(devices::routes())
         .merge(virtuals::routes())
         .merge(effects::routes())
+        .merge(scenes::routes())
         .merge(events::routes())
         .fallback(|| async { envelope::not_found() })
         .layer(middleware::from_fn(method_not_allowed_body))

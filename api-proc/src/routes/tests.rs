@@ -273,3 +273,56 @@ async fn a_bad_key_selection_is_refused_before_the_backend() {
     assert_eq!(json_of(&body)["status"], "failed");
     assert!(seen.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn scene_requests_become_commands_and_bad_actions_stop_in_api_proc() {
+    use proto::api::scenes::SceneCommand;
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({"status": "success"}))));
+    for (body, reason) in [
+        (
+            r#"{"id":"x"}"#,
+            "Required attribute \"action\" was not provided",
+        ),
+        (r#"{"id":"x","action":"dance"}"#, "Invalid action \"dance\""),
+        (
+            r#"{"action":"rename","id":"x"}"#,
+            "Required attribute \"name\" was not provided",
+        ),
+        (
+            r#"{"action":"activate","id":3}"#,
+            "id: expected a string, got a number",
+        ),
+        (
+            r#"{"action":"activate_in","id":"x","ms":-1}"#,
+            "ms: expected a number of seconds >= 0, got -1",
+        ),
+    ] {
+        let (_, reply, _) = send(&app, Method::PUT, "/api/scenes", body).await;
+        assert_eq!(json_of(&reply)["payload"]["reason"], reason, "{body}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    send(
+        &app,
+        Method::PUT,
+        "/api/scenes",
+        r#"{"id":"Party","action":"activate"}"#,
+    )
+    .await;
+    send(&app, Method::DELETE, "/api/scenes/party", "").await;
+    send(&app, Method::POST, "/api/scenes", r#"{"name":"n"}"#).await;
+    let seen = seen.lock().unwrap();
+    let commands: Vec<SceneCommand> = seen.iter().map(|c| c.decode().unwrap()).collect();
+    assert_eq!(
+        commands,
+        [
+            SceneCommand::Activate { id: "Party".into() },
+            SceneCommand::Delete {
+                id: "party".into(),
+                from_path: true
+            },
+            SceneCommand::Save {
+                body: Json::from_value(&json!({"name": "n"}))
+            },
+        ]
+    );
+}

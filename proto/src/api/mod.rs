@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod devices;
 pub mod effects;
+pub mod scenes;
 pub mod schema;
 pub mod system;
 pub mod virtuals;

@@ -138,16 +138,7 @@ async fn every_write_yields_its_events_with_strictly_increasing_revisions() {
         let change = changes.recv().await.unwrap();
         assert_eq!(change.revision, last + 1, "{call:?}");
         last = change.revision;
-        let names: Vec<String> = change
-            .events
-            .iter()
-            .map(|e| {
-                serde_json::to_value(e).unwrap()["event"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
+        let names: Vec<String> = change.events.iter().map(proto::feed::Event::name).collect();
         assert!(
             names.iter().any(|n| n == expected),
             "{call:?} gave {names:?}"

@@ -77,7 +77,7 @@ impl State {
     }
 
     /// Installs an effect as a new instance, activates the virtual, records history.
-    fn install_effect(
+    pub(super) fn install_effect(
         &mut self,
         id: &str,
         effect_type: &str,

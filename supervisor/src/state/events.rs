@@ -4,7 +4,7 @@
 //! means a command cannot forget one, cascades (a device deletion that removes virtuals) and
 //! rollbacks report everything they touched, and every accepted change yields at least one
 //! event. Events come in a fixed order: deletions, creations, updates, effect changes,
-//! activation, pause, top-level config.
+//! activation, pause, scene activation, top-level config.
 
 use proto::feed::Event;
 use serde_json::{Map, Value};
@@ -150,6 +150,13 @@ pub fn between(before: &State, after: &State) -> Vec<Event> {
         events.push(Event::GlobalPause {
             paused: after.paused,
         });
+    }
+    if before.scene_activations != after.scene_activations {
+        if let Some(scene_id) = &after.last_scene {
+            events.push(Event::SceneActivated {
+                scene_id: scene_id.clone(),
+            });
+        }
     }
     let changed: Map<String, Value> = new
         .core

@@ -5,7 +5,7 @@
 //! no I/O, so every rule is unit-tested here. Each resource group has its own module —
 //! commands, validation and LedFx views together — and one line in [`GROUPS`]:
 //!
-//! * [`devices`], [`virtuals`], [`effects`], [`system`], [`schema`] — the groups.
+//! * [`devices`], [`virtuals`], [`effects`], [`scenes`], [`system`], [`schema`] — the groups.
 //! * [`audit`] — the start-up check that sets aside what cannot be used, untouched.
 //! * [`events`] — the change-feed events a change produced, found by comparing states.
 //! * [`pipeline`] — the [`PipelineState`] the stages run, derived from the document.
@@ -21,6 +21,7 @@ pub mod effects;
 pub mod events;
 mod pipeline;
 pub mod rollback;
+pub mod scenes;
 pub mod schema;
 pub mod system;
 pub mod virtual_config;
@@ -58,6 +59,10 @@ pub struct State {
     audio_source: AudioSource,
     /// The last automatic rollback, reported by `/api/info` (runtime only).
     pub last_rollback: Option<Rollback>,
+    /// Scene activations so far and the last scene activated (runtime only): a change of
+    /// the count is a `scene_activated` event.
+    pub scene_activations: u64,
+    pub last_scene: Option<String>,
 }
 
 /// An automatic rollback of the configuration after a stage crash-looped.
@@ -133,6 +138,10 @@ const GROUPS: &[(&str, Preparer)] = &[
     (
         proto::api::system::SystemCommand::GROUP,
         prepare::<system::System>,
+    ),
+    (
+        proto::api::scenes::SceneCommand::GROUP,
+        prepare::<scenes::Scenes>,
     ),
     (
         proto::api::schema::SchemaCommand::GROUP,
@@ -231,6 +240,8 @@ impl State {
             next_slot: 0,
             audio_source,
             last_rollback: None,
+            scene_activations: 0,
+            last_scene: None,
         };
         state.sync_runtime();
         (state, warnings)
