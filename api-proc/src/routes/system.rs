@@ -8,13 +8,13 @@ use axum::Router;
 use proto::api::system::SystemCommand;
 use serde_json::{json, Value};
 
-use super::{key_selection, run, AppState, Handled};
+use super::{key_selection, parse_object, run, AppState, Handled};
 use crate::envelope;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/info", get(info))
-        .route("/api/config", get(get_config))
+        .route("/api/config", get(get_config).put(update_config))
 }
 
 async fn info(State(state): State<AppState>) -> Response {
@@ -48,4 +48,10 @@ async fn info(State(state): State<AppState>) -> Response {
 async fn get_config(State(state): State<AppState>, body: Bytes) -> Handled {
     let keys = key_selection(&body)?;
     Ok(run(&state, SystemCommand::GetConfig { keys }).await)
+}
+
+async fn update_config(State(state): State<AppState>, body: Bytes) -> Handled {
+    let body = parse_object(&body)?;
+    let body = proto::api::Json::from_value(&Value::Object(body));
+    Ok(run(&state, SystemCommand::UpdateConfig { body }).await)
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Command;
+use super::{Command, Json};
 
 /// Whole-system commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +13,8 @@ pub enum SystemCommand {
     /// `dev_mode`, the configuration revision, the last automatic rollback and the
     /// `config.json` entries ledfx-rs cannot use.
     GetInfo,
+    /// `PUT /api/config`: the request body, an object of top-level keys.
+    UpdateConfig { body: Json },
     /// The current state as a change-feed snapshot `{boot, revision, state}`, for a
     /// consumer that (re)starts from it.
     FeedSnapshot,
@@ -22,6 +24,6 @@ impl Command for SystemCommand {
     const GROUP: &'static str = "system";
 
     fn is_read(&self) -> bool {
-        true
+        !matches!(self, Self::UpdateConfig { .. })
     }
 }

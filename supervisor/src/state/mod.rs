@@ -16,6 +16,7 @@
 //! request changes nothing.
 
 pub mod audit;
+mod config_update;
 pub mod devices;
 pub mod effects;
 pub mod events;

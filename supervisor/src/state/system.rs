@@ -1,8 +1,9 @@
-//! The whole system: `GET /api/config` (ledfx-api.md §3.2) and the state behind `/api/info`'s
+//! The whole system: `GET` and `PUT /api/config` (ledfx-api.md §3.2; the update is in
+//! `config_update.rs`) and the state behind `/api/info`'s
 //! `ledfx_rs` key — revision, last rollback, and the `config.json` entries set aside.
 
 use proto::api::system::SystemCommand;
-use proto::api::ApiReply;
+use proto::api::{ApiFailure, ApiReply};
 use serde_json::{json, Value};
 
 use super::{reply, ReadCtx, Resource, State};
@@ -31,6 +32,9 @@ impl Resource for System {
                 })),
                 "config_problems": state.config_problems(),
             })),
+            SystemCommand::UpdateConfig { .. } => {
+                Err(ApiFailure::internal("UpdateConfig is not a read"))
+            }
             SystemCommand::FeedSnapshot => reply(json!({
                 "boot": state.boot,
                 "revision": state.revision,
@@ -40,7 +44,10 @@ impl Resource for System {
     }
 
     fn write(state: &mut State, command: SystemCommand) -> ApiReply {
-        // Every system command is a read; `prepare` never routes one here.
+        if let SystemCommand::UpdateConfig { body } = command {
+            return state.update_config(body);
+        }
+        // Every other system command is a read; `prepare` never routes one here.
         Self::read(
             &ReadCtx {
                 state,
