@@ -646,3 +646,47 @@ fn put_config_dims_the_lights_live_and_a_refused_one_changes_nothing_on_disk() {
     let (_, config) = ledfx.request("GET", "/api/config", r#"["global_brightness"]"#);
     assert_eq!(config, json!({"global_brightness": 0.5}));
 }
+
+#[test]
+fn clear_all_effects_blacks_out_every_device_and_apply_global_effect_lights_them_again() {
+    let ledfx = Ledfx::start();
+    let mut rxs = [DdpReceiver::new(), DdpReceiver::new()];
+    let ids: Vec<String> = rxs
+        .iter()
+        .enumerate()
+        .map(|(i, rx)| ledfx.add_ddp_device(&format!("Strip {i}"), rx.port(), 8))
+        .collect();
+    for id in &ids {
+        ledfx.set_effect(id, "singleColor", json!({"color": "#ffffff"}));
+    }
+    let shows = |rx: &mut DdpReceiver, rgb: [u8; 3]| {
+        poll_until(Duration::from_secs(5), || {
+            rx.drain();
+            rx.next_frame(Duration::from_secs(1))
+                .is_some_and(|f| f.rgb.chunks(3).all(|p| p == rgb))
+        })
+        .is_some()
+    };
+    assert!(rxs.iter_mut().all(|rx| shows(rx, [255, 255, 255])));
+    let (_, out) = ledfx.request("PUT", "/api/effects", r#"{"action":"clear_all_effects"}"#);
+    assert_eq!(
+        out["payload"]["reason"],
+        "Cleared all effects on all devices"
+    );
+    // Each device gets a black frame as it stops being driven.
+    for rx in &mut rxs {
+        let black = (0..200)
+            .map_while(|_| rx.next_frame(Duration::from_secs(2)))
+            .any(|f| f.rgb.iter().all(|b| *b == 0));
+        assert!(black, "a black frame after clear_all_effects");
+    }
+    let (_, listed) = ledfx.request("GET", "/api/effects", "");
+    assert_eq!(listed["effects"], json!({}));
+    let body = json!({"action": "apply_global_effect", "type": "singleColor", "config": {"color": "#00ff00"}});
+    let (_, out) = ledfx.request("PUT", "/api/effects", &body.to_string());
+    assert_eq!(
+        out["payload"]["reason"],
+        "Applied effect 'singleColor' to 2 virtuals (skipped 0, blocked 0, failed 0)"
+    );
+    assert!(rxs.iter_mut().all(|rx| shows(rx, [0, 255, 0])));
+}

@@ -1,4 +1,4 @@
-//! `/api/virtuals/{id}/effects` (ledfx-api.md §3.12).
+//! `/api/virtuals/{id}/effects` (ledfx-api.md §3.12) and `/api/effects` (§3.8).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -13,13 +13,85 @@ use super::{expect_object, kind_of, parse_object, run, AppState, Handled, Reques
 use crate::envelope;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/virtuals/{id}/effects",
-        get(get_effect)
-            .post(set_effect)
-            .put(update_effect)
-            .delete(clear_effect),
-    )
+    Router::new()
+        .route(
+            "/api/virtuals/{id}/effects",
+            get(get_effect)
+                .post(set_effect)
+                .put(update_effect)
+                .delete(clear_effect),
+        )
+        .route("/api/effects", get(list_all).put(bulk_action))
+}
+
+async fn list_all(State(state): State<AppState>) -> Response {
+    run(&state, EffectCommand::ListAll).await
+}
+
+/// `PUT /api/effects`: `clear_all_effects`, `apply_global`, `apply_global_effect`.
+async fn bulk_action(State(state): State<AppState>, body: Bytes) -> Handled {
+    let body = parse_object(&body)?;
+    let action = match body.get("action") {
+        None | Some(Value::Null) => {
+            return Err(RequestError::Invalid(
+                "Required attribute \"action\" was not provided".into(),
+            ))
+        }
+        Some(Value::String(a)) => a.clone(),
+        Some(other) => return Err(RequestError::Invalid(format!("Invalid action \"{other}\""))),
+    };
+    let command = match action.as_str() {
+        "clear_all_effects" => EffectCommand::ClearAll,
+        "apply_global" => EffectCommand::ApplyGlobal {
+            body: Json::from_value(&Value::Object(body)),
+        },
+        "apply_global_effect" => {
+            let Some(effect_type) = effect_type(&body)? else {
+                return Err(RequestError::Invalid(
+                    "Required attribute \"type\" was not provided".into(),
+                ));
+            };
+            let config = match body.get("config") {
+                Some(Value::String(s)) if s == "RANDOMIZE" => {
+                    return Err(RequestError::Invalid(
+                        "RANDOMIZE is not supported for apply_global_effect".into(),
+                    ))
+                }
+                _ => effect_config(&body)?,
+            };
+            let virtuals = match body.get("virtuals") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(ids)) if !ids.is_empty() => Some(
+                    ids.iter()
+                        .map(|id| id.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            RequestError::Invalid(
+                                "Invalid value for \"virtuals\": must be a non-empty list of virtual ids"
+                                    .into(),
+                            )
+                        })?,
+                ),
+                Some(_) => {
+                    return Err(RequestError::Invalid(
+                        "Invalid value for \"virtuals\": must be a non-empty list of virtual ids"
+                            .into(),
+                    ))
+                }
+            };
+            EffectCommand::ApplyGlobalEffect {
+                effect_type,
+                config,
+                virtuals,
+            }
+        }
+        _ => {
+            return Err(RequestError::Invalid(format!(
+                "Invalid action \"{action}\""
+            )))
+        }
+    };
+    Ok(run(&state, command).await)
 }
 
 async fn get_effect(State(state): State<AppState>, Path(virtual_id): Path<String>) -> Response {

@@ -326,3 +326,57 @@ async fn scene_requests_become_commands_and_bad_actions_stop_in_api_proc() {
         ]
     );
 }
+
+#[tokio::test]
+async fn bulk_effect_actions_are_checked_in_api_proc_and_become_commands() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({"status": "success"}))));
+    for (body, reason) in [
+        (r#"{}"#, "Required attribute \"action\" was not provided"),
+        (r#"{"action":"explode"}"#, "Invalid action \"explode\""),
+        (
+            r#"{"action":"apply_global_effect"}"#,
+            "Required attribute \"type\" was not provided",
+        ),
+        (
+            r#"{"action":"apply_global_effect","type":"rainbow","config":"RANDOMIZE"}"#,
+            "RANDOMIZE is not supported for apply_global_effect",
+        ),
+        (
+            r#"{"action":"apply_global_effect","type":"rainbow","virtuals":[]}"#,
+            "Invalid value for \"virtuals\": must be a non-empty list of virtual ids",
+        ),
+    ] {
+        let (_, reply, _) = send(&app, Method::PUT, "/api/effects", body).await;
+        assert_eq!(json_of(&reply)["payload"]["reason"], reason, "{body}");
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    send(
+        &app,
+        Method::PUT,
+        "/api/effects",
+        r#"{"action":"clear_all_effects"}"#,
+    )
+    .await;
+    send(
+        &app,
+        Method::PUT,
+        "/api/effects",
+        r#"{"action":"apply_global_effect","type":"energy","virtuals":["a"]}"#,
+    )
+    .await;
+    send(&app, Method::GET, "/api/effects", "").await;
+    let seen = seen.lock().unwrap();
+    let commands: Vec<EffectCommand> = seen.iter().map(|c| c.decode().unwrap()).collect();
+    assert_eq!(
+        commands,
+        [
+            EffectCommand::ClearAll,
+            EffectCommand::ApplyGlobalEffect {
+                effect_type: "energy".into(),
+                config: None,
+                virtuals: Some(vec!["a".into()])
+            },
+            EffectCommand::ListAll,
+        ]
+    );
+}

@@ -1,4 +1,4 @@
-//! `/api/virtuals/{id}/effects` (ledfx-api.md §3.12).
+//! `/api/virtuals/{id}/effects` (ledfx-api.md §3.12) and the bulk `/api/effects` (§3.8).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,12 +23,24 @@ pub enum EffectCommand {
     },
     /// `DELETE /api/virtuals/{id}/effects`.
     Clear { virtual_id: String },
+    /// `GET /api/effects`: every running effect.
+    ListAll,
+    /// `PUT /api/effects` `clear_all_effects`.
+    ClearAll,
+    /// `PUT /api/effects` `apply_global`: the request body (checked by the state owner).
+    ApplyGlobal { body: Json },
+    /// `PUT /api/effects` `apply_global_effect`; `virtuals: None` means every virtual.
+    ApplyGlobalEffect {
+        effect_type: String,
+        config: Option<Json>,
+        virtuals: Option<Vec<String>>,
+    },
 }
 
 impl Command for EffectCommand {
     const GROUP: &'static str = "effects";
 
     fn is_read(&self) -> bool {
-        matches!(self, Self::Get { .. })
+        matches!(self, Self::Get { .. } | Self::ListAll)
     }
 }

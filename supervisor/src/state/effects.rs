@@ -1,5 +1,6 @@
 //! A virtual's effect: `/api/virtuals/{id}/effects` (ledfx-api.md §3.12) — setting a new
 //! instance, updating in place (or recreating on a colour change), clearing, and the view.
+//! The bulk actions of `/api/effects` are in `global_effects.rs`.
 
 use proto::api::effects::EffectCommand;
 use proto::api::{ApiFailure, ApiReply, EffectConfigArg, Json};
@@ -21,6 +22,7 @@ impl Resource for Effects {
                 Some(v) => reply(json!({"effect": state.effect_view(v.effect.as_ref())})),
                 None => Err(not_found(&state.doc, Section::Virtuals, &virtual_id)),
             },
+            EffectCommand::ListAll => reply(state.running_effects()),
             other => Err(ApiFailure::internal(format!("{other:?} is not a read"))),
         }
     }
@@ -45,6 +47,13 @@ impl Resource for Effects {
                 v.active = false;
                 reply(json!({"status": "success", "effect": {}}))
             }
+            EffectCommand::ClearAll => state.clear_all_effects(),
+            EffectCommand::ApplyGlobal { body } => state.apply_global(body),
+            EffectCommand::ApplyGlobalEffect {
+                effect_type,
+                config,
+                virtuals,
+            } => state.apply_global_effect(&effect_type, config, virtuals),
             other => Err(ApiFailure::internal(format!("{other:?} is not a write"))),
         }
     }
@@ -102,7 +111,12 @@ impl State {
         reply(json!({"status": "success", "effect": self.effect_view(Some(&entry))}))
     }
 
-    fn set_effect(&mut self, id: &str, effect_type: &str, config: EffectConfigArg) -> ApiReply {
+    pub(super) fn set_effect(
+        &mut self,
+        id: &str,
+        effect_type: &str,
+        config: EffectConfigArg,
+    ) -> ApiReply {
         let Some(v) = self.doc.virtual_entry(id) else {
             return Err(not_found(&self.doc, Section::Virtuals, id));
         };

@@ -20,6 +20,7 @@ mod config_update;
 pub mod devices;
 pub mod effects;
 pub mod events;
+mod global_effects;
 mod pipeline;
 pub mod rollback;
 pub mod scenes;
