@@ -345,4 +345,6 @@ impl State {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

@@ -3,23 +3,13 @@
 use proto::api::devices::DeviceCommand;
 use proto::api::effects::EffectCommand;
 use proto::api::virtuals::VirtualCommand;
-use proto::api::{Command, EffectConfigArg, FailureKind, Json};
+use proto::api::{EffectConfigArg, FailureKind, Json};
 use proto::pipeline::AudioSource;
 use serde_json::{json, Value};
 
+use super::test_support::{ok, state};
 use super::State;
 use crate::config::ConfigDoc;
-
-fn state() -> State {
-    State::new(ConfigDoc::default(), AudioSource::None).0
-}
-
-fn ok<C: Command>(state: &mut State, cmd: C) -> Value {
-    match state.apply(cmd) {
-        Ok(json) => json.to_value(),
-        Err(e) => panic!("command failed: {e:?}"),
-    }
-}
 
 fn ddp(name: &str, port: u16, pixels: u32) -> DeviceCommand {
     DeviceCommand::Create {

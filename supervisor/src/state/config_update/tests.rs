@@ -2,16 +2,11 @@
 
 use proto::api::system::SystemCommand;
 use proto::api::{FailureKind, Json};
-use proto::pipeline::AudioSource;
 use serde_json::{json, Value};
 
 use super::check_value;
-use crate::config::ConfigDoc;
+use crate::state::test_support::state;
 use crate::state::State;
-
-fn state() -> State {
-    State::new(ConfigDoc::default(), AudioSource::None).0
-}
 
 fn put(s: &mut State, body: Value) -> Result<Value, proto::api::ApiFailure> {
     s.apply(SystemCommand::UpdateConfig {

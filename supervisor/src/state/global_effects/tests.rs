@@ -1,33 +1,15 @@
 //! `/api/effects` bulk actions (ledfx-api.md §3.8).
 
-use proto::api::devices::DeviceCommand;
 use proto::api::effects::EffectCommand;
-use proto::api::{Command, EffectConfigArg, Json};
-use proto::pipeline::AudioSource;
+use proto::api::{EffectConfigArg, Json};
 use serde_json::{json, Value};
 
-use crate::config::ConfigDoc;
+use crate::state::test_support::{ok, with_dummies};
 use crate::state::State;
-
-fn ok<C: Command>(s: &mut State, command: C) -> Value {
-    match s.apply(command) {
-        Ok(json) => json.to_value(),
-        Err(e) => panic!("command failed: {e:?}"),
-    }
-}
 
 /// Dummy devices `a`, `b`, `c`; `a` runs rainbow, `b` singleColor, `c` nothing.
 fn setup() -> State {
-    let mut s = State::new(ConfigDoc::default(), AudioSource::None).0;
-    for name in ["a", "b", "c"] {
-        ok(
-            &mut s,
-            DeviceCommand::Create {
-                device_type: "dummy".into(),
-                config: Json::from_value(&json!({"name": name, "pixel_count": 4})),
-            },
-        );
-    }
+    let mut s = with_dummies(&["a", "b", "c"], 4);
     for (id, effect) in [("a", "rainbow"), ("b", "singleColor")] {
         ok(
             &mut s,

@@ -1,36 +1,12 @@
 //! Scene rules (ledfx-api.md §2.7, §3.18, §3.19), without any process or socket.
 
-use proto::api::devices::DeviceCommand;
 use proto::api::effects::EffectCommand;
 use proto::api::scenes::SceneCommand;
-use proto::api::{Command, EffectConfigArg, FailureKind, Json};
-use proto::pipeline::AudioSource;
+use proto::api::{EffectConfigArg, FailureKind, Json};
 use serde_json::{json, Value};
 
-use crate::config::ConfigDoc;
+use crate::state::test_support::{ok, with_dummies};
 use crate::state::{events, State};
-
-/// Three dummy devices `a`, `b`, `c`, each with its virtual.
-fn three() -> State {
-    let mut s = State::new(ConfigDoc::default(), AudioSource::None).0;
-    for name in ["a", "b", "c"] {
-        ok(
-            &mut s,
-            DeviceCommand::Create {
-                device_type: "dummy".into(),
-                config: Json::from_value(&json!({"name": name, "pixel_count": 8})),
-            },
-        );
-    }
-    s
-}
-
-fn ok<C: Command>(s: &mut State, command: C) -> Value {
-    match s.apply(command) {
-        Ok(json) => json.to_value(),
-        Err(e) => panic!("command failed: {e:?}"),
-    }
-}
 
 fn set(s: &mut State, vid: &str, effect_type: &str, config: Value) {
     ok(
@@ -59,7 +35,7 @@ fn effect_of(s: &State, vid: &str) -> Option<(String, Value)> {
 
 #[test]
 fn a_snapshot_scene_round_trips_through_activation() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     set(&mut s, "a", "rainbow", json!({"speed": 3}));
     set(&mut s, "b", "singleColor", json!({"color": "#00ff00"}));
     set(&mut s, "c", "energy", json!({"sensitivity": 0.8}));
@@ -116,7 +92,7 @@ fn a_snapshot_scene_round_trips_through_activation() {
 
 #[test]
 fn entries_stop_forceblack_ignore_and_presets_are_applied() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     set(&mut s, "a", "rainbow", json!({}));
     set(&mut s, "b", "rainbow", json!({}));
     set(&mut s, "c", "rainbow", json!({"speed": 5}));
@@ -157,7 +133,7 @@ fn entries_stop_forceblack_ignore_and_presets_are_applied() {
 
 #[test]
 fn an_entry_that_cannot_be_applied_is_reported_and_the_rest_applies() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     save(
         &mut s,
         json!({"name": "odd", "virtuals": {
@@ -180,7 +156,7 @@ fn an_entry_that_cannot_be_applied_is_reported_and_the_rest_applies() {
 
 #[test]
 fn saved_configs_matching_a_preset_are_annotated() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     set(&mut s, "a", "rainbow", json!({}));
     set(&mut s, "b", "rainbow", json!({"speed": 9}));
     s.doc.core_mut().insert(
@@ -199,7 +175,7 @@ fn saved_configs_matching_a_preset_are_annotated() {
 
 #[test]
 fn updates_change_only_the_given_fields_and_deactivate_clears_the_scene_s_virtuals() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     set(&mut s, "a", "rainbow", json!({}));
     save(
         &mut s,
@@ -238,7 +214,7 @@ fn updates_change_only_the_given_fields_and_deactivate_clears_the_scene_s_virtua
 
 #[test]
 fn rejected_requests_name_the_problem_and_change_nothing() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     save(&mut s, json!({"name": "x"})).unwrap();
     let before = s.doc.to_value();
     let cases = [
@@ -297,7 +273,7 @@ fn rejected_requests_name_the_problem_and_change_nothing() {
 
 #[test]
 fn the_startup_scene_is_activated_and_a_missing_one_is_reported() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     set(&mut s, "a", "rainbow", json!({"speed": 7}));
     save(&mut s, json!({"name": "Opening"})).unwrap();
     ok(
@@ -324,7 +300,7 @@ fn the_startup_scene_is_activated_and_a_missing_one_is_reported() {
 
 #[test]
 fn scenes_that_are_not_an_object_in_the_file_are_kept_as_written() {
-    let mut s = three();
+    let mut s = with_dummies(&["a", "b", "c"], 8);
     s.doc.core_mut().insert("scenes".into(), json!(["odd"]));
     let err = save(&mut s, json!({"name": "x"})).unwrap_err();
     assert!(
