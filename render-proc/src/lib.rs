@@ -33,6 +33,7 @@ pub mod effects;
 pub mod engine;
 #[cfg(feature = "stage")]
 pub mod exp_filter;
+pub mod gradient;
 #[cfg(feature = "stage")]
 pub mod mapping;
 #[cfg(feature = "stage")]

@@ -1,12 +1,13 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
 //! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
-//! [`virtuals`], [`effects`], [`scenes`], [`events`] — with one `routes()` function
+//! [`virtuals`], [`effects`], [`scenes`], [`colors`], [`events`] — with one `routes()` function
 //! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
 //! verb it does not implement answers `405: Method Not Allowed` with an `Allow` header.
 
+mod colors;
 mod devices;
 mod effects;
 mod events;
@@ -47,6 +48,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(virtuals::routes())
         .merge(effects::routes())
         .merge(scenes::routes())
+        .merge(colors::routes())
         .merge(events::routes())
         .fallback(|| async { envelope::not_found() })
         .layer(middleware::from_fn(method_not_allowed_body))

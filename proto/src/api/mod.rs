@@ -12,6 +12,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub mod colors;
 pub mod devices;
 pub mod effects;
 pub mod scenes;

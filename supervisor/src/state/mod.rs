@@ -5,7 +5,8 @@
 //! no I/O, so every rule is unit-tested here. Each resource group has its own module —
 //! commands, validation and LedFx views together — and one line in [`GROUPS`]:
 //!
-//! * [`devices`], [`virtuals`], [`effects`], [`scenes`], [`system`], [`schema`] — the groups.
+//! * [`devices`], [`virtuals`], [`effects`], [`scenes`], [`colors`], [`system`], [`schema`] —
+//!   the groups.
 //! * [`audit`] — the start-up check that sets aside what cannot be used, untouched.
 //! * [`events`] — the change-feed events a change produced, found by comparing states.
 //! * [`pipeline`] — the [`PipelineState`] the stages run, derived from the document.
@@ -16,6 +17,7 @@
 //! request changes nothing.
 
 pub mod audit;
+pub mod colors;
 mod config_update;
 pub mod devices;
 pub mod effects;
@@ -140,6 +142,10 @@ const GROUPS: &[(&str, Preparer)] = &[
     (
         proto::api::system::SystemCommand::GROUP,
         prepare::<system::System>,
+    ),
+    (
+        proto::api::colors::ColorCommand::GROUP,
+        prepare::<colors::Colors>,
     ),
     (
         proto::api::scenes::SceneCommand::GROUP,
