@@ -58,7 +58,10 @@ pub enum Event {
     GlobalPause { paused: bool },
     /// A scene was activated (its effects are in the events before this one).
     SceneActivated { scene_id: String },
-    /// Top-level config keys (anything but devices and virtuals) changed; `config` holds
+    /// The user's colours or gradients (`/api/colors`) changed.
+    ColorsUpdated,
+    /// Top-level config keys (anything but devices, virtuals and the user's colours)
+    /// changed; `config` holds
     /// their new values.
     ConfigUpdated { config: Value },
     /// A configuration that made a stage crash-loop was rolled back; the events of the

@@ -4,13 +4,17 @@
 //! means a command cannot forget one, cascades (a device deletion that removes virtuals) and
 //! rollbacks report everything they touched, and every accepted change yields at least one
 //! event. Events come in a fixed order: deletions, creations, updates, effect changes,
-//! activation, pause, scene activation, top-level config.
+//! activation, pause, scene activation, colours, top-level config.
 
 use proto::feed::Event;
 use serde_json::{Map, Value};
 
 use super::State;
 use crate::config::VirtualEntry;
+
+/// The top-level keys `/api/colors` writes; their changes are `colors_updated`, not
+/// `config_updated`.
+const COLOR_KEYS: [&str; 2] = ["user_colors", "user_gradients"];
 
 /// LedFx's effect instance id (`singleColor`, `singleColor-1`, …): running instances of a
 /// type are numbered in the order they were created.
@@ -158,13 +162,20 @@ pub fn between(before: &State, after: &State) -> Vec<Event> {
             });
         }
     }
+    let differs = |k: &str| old.core.get(k) != new.core.get(k);
+    if COLOR_KEYS.iter().any(|k| differs(k)) {
+        events.push(Event::ColorsUpdated);
+    }
     let changed: Map<String, Value> = new
         .core
         .iter()
-        .filter(|(k, v)| old.core.get(*k) != Some(v))
+        .filter(|(k, v)| !COLOR_KEYS.contains(&k.as_str()) && old.core.get(*k) != Some(v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let removed = old.core.keys().any(|k| !new.core.contains_key(k));
+    let removed = old
+        .core
+        .keys()
+        .any(|k| !COLOR_KEYS.contains(&k.as_str()) && !new.core.contains_key(k));
     if !changed.is_empty() || removed || old.kept != new.kept {
         events.push(Event::ConfigUpdated {
             config: Value::Object(changed),

@@ -103,3 +103,20 @@ fn a_bad_entry_saves_nothing_and_names_itself() {
     assert_eq!(err.reason, "Required attribute was not provided");
     assert_eq!(s.doc.to_value(), before);
 }
+
+#[test]
+fn a_colour_change_is_colors_updated_and_not_config_updated() {
+    let mut s = state();
+    let before = s.clone();
+    save(&mut s, json!({"mine": "#010203", "fade": "linear-gradient(red, blue)"})).unwrap();
+    assert_eq!(
+        crate::state::events::between(&before, &s),
+        vec![proto::feed::Event::ColorsUpdated]
+    );
+    let before = s.clone();
+    ok(&mut s, ColorCommand::DeleteOne { id: "mine".into() });
+    assert_eq!(
+        crate::state::events::between(&before, &s),
+        vec![proto::feed::Event::ColorsUpdated]
+    );
+}
