@@ -2,7 +2,9 @@
 //! lands in `config.json`, and that a rejected request leaves the file byte for byte as it
 //! was.
 
-use e2e_tests::Ledfx;
+use std::time::Duration;
+
+use e2e_tests::{poll_until, DdpReceiver, Ledfx};
 use serde_json::{json, Value};
 
 fn config_bytes(ledfx: &Ledfx) -> Vec<u8> {
@@ -80,4 +82,115 @@ fn user_colours_and_gradients_are_saved_listed_deleted_and_kept_across_a_restart
     let (_, listed) = ledfx.request("GET", "/api/colors", "");
     assert_eq!(listed["colors"]["user"], json!({}));
     assert_eq!(listed["colors"]["builtin"]["red"], "#ff0000");
+}
+
+/// Whether the device's newest frame is `expected`, pixel by pixel.
+fn shows(rx: &mut DdpReceiver, expected: &[[u8; 3]]) -> bool {
+    rx.drain();
+    rx.next_frame(Duration::from_secs(2)).is_some_and(|f| {
+        let pixels: Vec<[u8; 3]> = f.rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+        pixels == expected
+    })
+}
+
+#[test]
+fn a_user_virtual_over_parts_of_two_devices_lights_exactly_its_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut rx_a, mut rx_b) = (DdpReceiver::new(), DdpReceiver::new());
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    let a = ledfx.add_ddp_device("Left", rx_a.port(), 10);
+    let b = ledfx.add_ddp_device("Right", rx_b.port(), 10);
+
+    let (_, created) = ledfx.request(
+        "POST",
+        "/api/virtuals",
+        r#"{"config":{"name":"Both Ends"}}"#,
+    );
+    assert_eq!(
+        created["payload"]["reason"], "Created Virtual both-ends",
+        "{created}"
+    );
+    let body = json!({"segments": [[a, 0, 4, false], [b, 5, 200, false]]});
+    let (_, set) = ledfx.request("POST", "/api/virtuals/both-ends", &body.to_string());
+    assert_eq!(
+        set["segments"],
+        json!([[a, 0, 4, false], [b, 5, 9, false]]),
+        "clamped"
+    );
+    ledfx.set_effect("both-ends", "singleColor", json!({"color": "#ff0000"}));
+
+    let (red, off) = ([255, 0, 0], [0, 0, 0]);
+    let left: Vec<[u8; 3]> = [[red; 5], [off; 5]].concat();
+    let right: Vec<[u8; 3]> = [[off; 5], [red; 5]].concat();
+    let lit = poll_until(Duration::from_secs(10), || {
+        shows(&mut rx_a, &left) && shows(&mut rx_b, &right)
+    });
+    println!("both segments lit after {lit:?}");
+    assert!(
+        lit.is_some(),
+        "each device shows only the virtual's segment"
+    );
+    let (_, devices_virtual) = ledfx.request("GET", &format!("/api/virtuals/{a}"), "");
+    assert_eq!(devices_virtual[a.as_str()]["streaming"], true);
+
+    let (_, updated) = ledfx.request(
+        "POST",
+        "/api/virtuals",
+        r#"{"id":"both-ends","config":{"max_brightness":0.5}}"#,
+    );
+    assert_eq!(
+        updated["payload"]["reason"], "Updated Virtual Both Ends",
+        "{updated}"
+    );
+    let dimmed = poll_until(Duration::from_secs(10), || {
+        rx_a.drain();
+        rx_a.next_frame(Duration::from_secs(2))
+            .is_some_and(|f| (120..=135).contains(&f.rgb[0]) && f.rgb[1] == 0)
+    });
+    assert!(dimmed.is_some(), "max_brightness 0.5 halves the red");
+
+    let before = config_bytes(&ledfx);
+    let bad = json!({"segments": [[a, 0, 4, false], ["nodev", 0, 4, false]]});
+    let (_, refused) = ledfx.request("POST", "/api/virtuals/both-ends", &bad.to_string());
+    assert_eq!(
+        refused["payload"]["reason"],
+        "Unable to set virtual segments: segments[1]: Invalid device id: nodev"
+    );
+    let (_, refused) = ledfx.request(
+        "POST",
+        "/api/virtuals",
+        r#"{"id":"both-ends","config":{"rows":0}}"#,
+    );
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let (_, refused) = ledfx.request("POST", "/api/virtuals", r#"{"config":{"mapping":"span"}}"#);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(
+        config_bytes(&ledfx),
+        before,
+        "refused requests left config.json"
+    );
+
+    let (_, forgot) = ledfx.request(
+        "POST",
+        "/api/virtuals/both-ends/effects/delete",
+        r#"{"type":"singleColor"}"#,
+    );
+    assert_eq!(forgot, json!({"status": "success"}));
+    let (_, shown) = ledfx.request("GET", "/api/virtuals/both-ends", "");
+    assert_eq!(shown["both-ends"]["effect"], json!({}));
+    let stored = &config(&ledfx)["virtuals"];
+    let entry = stored
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["id"] == "both-ends"))
+        .expect("virtual stored");
+    assert_eq!(entry["effects"], json!({}));
+
+    drop(ledfx);
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    let (_, shown) = ledfx.request("GET", "/api/virtuals/both-ends", "");
+    assert_eq!(
+        shown["both-ends"]["segments"],
+        json!([[a, 0, 4, false], [b, 5, 9, false]])
+    );
+    assert_eq!(shown["both-ends"]["config"]["max_brightness"], json!(0.5));
 }

@@ -103,6 +103,36 @@ pub(crate) fn parse_object(body: &Bytes) -> Result<Map<String, Value>, RequestEr
     }
 }
 
+/// An attribute the request must carry, with LedFx's message when it is missing or `null`.
+/// `quote` is the quote LedFx puts around the name in that message (it uses both).
+pub(crate) fn required<'a>(
+    body: &'a Map<String, Value>,
+    key: &str,
+    quote: char,
+) -> Result<&'a Value, RequestError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Err(RequestError::Invalid(format!(
+            "Required attribute {quote}{key}{quote} was not provided"
+        ))),
+        Some(value) => Ok(value),
+    }
+}
+
+/// A required string attribute; another type is an invalid request naming it.
+pub(crate) fn required_string(
+    body: &Map<String, Value>,
+    key: &str,
+    quote: char,
+) -> Result<String, RequestError> {
+    match required(body, key, quote)? {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(RequestError::Invalid(format!(
+            "{key}: expected a string, got {}",
+            kind_of(other)
+        ))),
+    }
+}
+
 /// The key selection a GET may carry as its body (ledfx-api.md §1.6): a key, or a list of
 /// keys. No body (or `null`, or `{}`) selects nothing, which means everything; invalid JSON is
 /// LedFx's 400; anything else is an invalid request saying what was expected.

@@ -13,9 +13,9 @@ use axum::routing::get;
 use axum::Router;
 use proto::api::scenes::SceneCommand;
 use proto::api::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use super::{kind_of, parse_object, run, AppState, Handled, RequestError};
+use super::{kind_of, parse_object, required_string, run, AppState, Handled, RequestError};
 use crate::envelope;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -44,36 +44,22 @@ async fn save(State(state): State<AppState>, body: Bytes) -> Handled {
     Ok(run(&state, SceneCommand::Save { body }).await)
 }
 
-/// A required string attribute, with LedFx's message when it is missing.
-fn required_string(body: &Map<String, Value>, key: &str) -> Result<String, RequestError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Err(RequestError::Invalid(format!(
-            "Required attribute \"{key}\" was not provided"
-        ))),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(RequestError::Invalid(format!(
-            "{key}: expected a string, got {}",
-            kind_of(other)
-        ))),
-    }
-}
-
 const ACTIONS: &[&str] = &["activate", "activate_in", "deactivate", "rename"];
 
 async fn act(State(state): State<AppState>, body: Bytes) -> Handled {
     let body = parse_object(&body)?;
-    let action = required_string(&body, "action")?;
+    let action = required_string(&body, "action", '"')?;
     if !ACTIONS.contains(&action.as_str()) {
         return Err(RequestError::Invalid(format!(
             "Invalid action \"{action}\""
         )));
     }
-    let id = required_string(&body, "id")?;
+    let id = required_string(&body, "id", '"')?;
     Ok(match action.as_str() {
         "activate" => run(&state, SceneCommand::Activate { id }).await,
         "deactivate" => run(&state, SceneCommand::Deactivate { id }).await,
         "rename" => {
-            let name = required_string(&body, "name")?;
+            let name = required_string(&body, "name", '"')?;
             run(&state, SceneCommand::Rename { id, name }).await
         }
         _ => return activate_in(&state, id, body.get("ms")).await,
@@ -138,7 +124,7 @@ async fn activate_in(state: &AppState, id: String, ms: Option<&Value>) -> Handle
 
 async fn delete_by_body(State(state): State<AppState>, body: Bytes) -> Handled {
     let body = parse_object(&body)?;
-    let id = required_string(&body, "id")?;
+    let id = required_string(&body, "id", '"')?;
     Ok(run(
         &state,
         SceneCommand::Delete {

@@ -380,3 +380,87 @@ async fn bulk_effect_actions_are_checked_in_api_proc_and_become_commands() {
         ]
     );
 }
+
+#[tokio::test]
+async fn virtual_edits_become_commands_and_missing_attributes_stop_in_api_proc() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({"status": "success"}))));
+    for (uri, body, reason) in [
+        (
+            "/api/virtuals",
+            "{}",
+            "Required attribute \"config\" was not provided",
+        ),
+        (
+            "/api/virtuals",
+            r#"{"id":3,"config":{}}"#,
+            "id: expected a string, got a number",
+        ),
+        (
+            "/api/virtuals/v",
+            "{}",
+            "Required attribute \"segments\" was not provided",
+        ),
+        (
+            "/api/virtuals/v/effects/delete",
+            "{}",
+            "Required attribute 'type' was not provided",
+        ),
+    ] {
+        let (status, text, _) = send(&app, Method::POST, uri, body).await;
+        assert_eq!(
+            (status, json_of(&text)["payload"]["reason"].clone()),
+            (StatusCode::OK, json!(reason)),
+            "{uri} {body}"
+        );
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    send(
+        &app,
+        Method::POST,
+        "/api/virtuals",
+        r#"{"config":{"name":"A"}}"#,
+    )
+    .await;
+    send(
+        &app,
+        Method::POST,
+        "/api/virtuals",
+        r#"{"id":"a","config":{"grouping":2}}"#,
+    )
+    .await;
+    send(&app, Method::POST, "/api/virtuals/a", r#"{"segments":[]}"#).await;
+    send(
+        &app,
+        Method::POST,
+        "/api/virtuals/a/effects/delete",
+        r#"{"type":"rainbow"}"#,
+    )
+    .await;
+    let calls: Vec<VirtualCommand> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.decode().unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            VirtualCommand::Save {
+                id: None,
+                config: Json::from_value(&json!({"name": "A"}))
+            },
+            VirtualCommand::Save {
+                id: Some("a".into()),
+                config: Json::from_value(&json!({"grouping": 2}))
+            },
+            VirtualCommand::SetSegments {
+                id: "a".into(),
+                segments: Json::from_value(&json!([]))
+            },
+            VirtualCommand::ForgetEffect {
+                id: "a".into(),
+                effect_type: "rainbow".into()
+            },
+        ]
+    );
+}

@@ -29,6 +29,7 @@ pub mod scenes;
 pub mod schema;
 pub mod system;
 pub mod virtual_config;
+mod virtual_edit;
 pub mod virtuals;
 
 use std::collections::BTreeMap;

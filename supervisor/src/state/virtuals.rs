@@ -45,6 +45,11 @@ impl Resource for Virtuals {
                 state.delete_virtual(&id);
                 reply(json!({"status": "success"}))
             }
+            VirtualCommand::Save { id, config } => state.save_virtual(id, config),
+            VirtualCommand::SetSegments { id, segments } => state.set_segments(&id, segments),
+            VirtualCommand::ForgetEffect { id, effect_type } => {
+                state.forget_effect(&id, &effect_type)
+            }
             other => Err(ApiFailure::internal(format!("{other:?} is not a write"))),
         }
     }

@@ -108,7 +108,11 @@ fn a_bad_entry_saves_nothing_and_names_itself() {
 fn a_colour_change_is_colors_updated_and_not_config_updated() {
     let mut s = state();
     let before = s.clone();
-    save(&mut s, json!({"mine": "#010203", "fade": "linear-gradient(red, blue)"})).unwrap();
+    save(
+        &mut s,
+        json!({"mine": "#010203", "fade": "linear-gradient(red, blue)"}),
+    )
+    .unwrap();
     assert_eq!(
         crate::state::events::between(&before, &s),
         vec![proto::feed::Event::ColorsUpdated]
