@@ -1,5 +1,6 @@
 //! `ledfx-rs`: parse the command line, load the config, start and watch the stages, and shut
-//! everything down in order on SIGTERM/SIGINT.
+//! everything down in order on SIGTERM/SIGINT/SIGHUP — or, on SIGUSR1 (what
+//! `POST /api/power {"action":"restart"}` sends), shut down the same way and start again.
 
 use std::net::TcpListener;
 use std::os::fd::OwnedFd;
@@ -35,7 +36,35 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(cli, child_env))
+    let ending = runtime.block_on(run(cli, child_env))?;
+    drop(runtime);
+    match ending {
+        Ending::Stop => Ok(()),
+        Ending::Restart => Err(restart()),
+    }
+}
+
+/// How a run ended.
+enum Ending {
+    Stop,
+    /// Start again from the beginning: the config is read anew and every stage is new.
+    Restart,
+}
+
+/// Replaces this process with a fresh `ledfx-rs` with the same arguments; returns only if
+/// that fails. Every stage is already gone (and would die with the spawner thread anyway).
+fn restart() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| "ledfx-rs".into());
+    // The running binary's file, so an upgraded binary is the one that starts.
+    let program = std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| argv0.into());
+    tracing::info!(program = %program.display(), "restarting");
+    let error = std::process::Command::new(&program).args(args).exec();
+    anyhow::Error::new(error).context(format!("restarting {}", program.display()))
 }
 
 fn init_logging(filter: &str, format: LogFormat) {
@@ -54,10 +83,13 @@ fn tracing_subscriber_filter(filter: &str) -> tracing_subscriber::EnvFilter {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
-async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<()> {
+async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<Ending> {
     // Before anything is spawned, so a signal during start-up is a clean shutdown too.
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    // A closed terminal stops ledfx-rs in order instead of killing it outright.
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
     let config_dir = cli.config_dir();
     let store = ConfigStore::open(&config_dir).context("opening the config directory")?;
     let loaded = store.load();
@@ -170,11 +202,17 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
     }
     drop(env);
 
-    let which = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    let (which, ending) = tokio::select! {
+        _ = term.recv() => ("SIGTERM", Ending::Stop),
+        _ = int.recv() => ("SIGINT", Ending::Stop),
+        _ = hup.recv() => ("SIGHUP", Ending::Stop),
+        _ = usr1.recv() => ("SIGUSR1", Ending::Restart),
     };
-    tracing::info!(signal = which, "shutting down");
+    tracing::info!(
+        signal = which,
+        restart = matches!(ending, Ending::Restart),
+        "shutting down"
+    );
     // Stages going away now are not a configuration problem: no rollbacks from here on.
     health.abort();
     // In order: stop taking requests, then stop producing frames, and stop sending last so
@@ -199,7 +237,7 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<(
         }
     }
     tracing::info!("stopped");
-    Ok(())
+    Ok(ending)
 }
 
 /// Shutdown phases: the API first, then the producers, then output.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::{poll_until, DdpReceiver, Ledfx};
+use e2e_tests::{alive, child_named, children, poll_until, DdpReceiver, Ledfx};
 use serde_json::{json, Value};
 
 fn config_bytes(ledfx: &Ledfx) -> Vec<u8> {
@@ -193,4 +193,48 @@ fn a_user_virtual_over_parts_of_two_devices_lights_exactly_its_segments() {
         json!([[a, 0, 4, false], [b, 5, 9, false]])
     );
     assert_eq!(shown["both-ends"]["config"]["max_brightness"], json!(0.5));
+}
+
+#[test]
+fn power_restart_starts_every_stage_anew_and_shutdown_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    ledfx.add_ddp_device("Keeper", DdpReceiver::new().port(), 8);
+    let api_before = child_named(ledfx.pid(), "api-proc").expect("api-proc runs");
+    let render_before = child_named(ledfx.pid(), "render-proc").expect("render-proc runs");
+
+    let (status, reply) =
+        ledfx.request("POST", "/api/power", r#"{"timeout":0,"action":"restart"}"#);
+    assert_eq!((status, reply), (200, json!({"status": "success"})));
+    let restarted = poll_until(Duration::from_secs(20), || {
+        !alive(api_before)
+            && !alive(render_before)
+            && child_named(ledfx.pid(), "render-proc").is_some()
+            && ledfx
+                .try_get("/api/devices")
+                .is_some_and(|(_, d)| d["devices"]["keeper"].is_object())
+    });
+    println!("restarted and answering after {restarted:?}");
+    assert!(
+        restarted.is_some(),
+        "new stages, same config, same supervisor process"
+    );
+    assert!(
+        ledfx.child.try_wait().unwrap().is_none(),
+        "the supervisor process stayed"
+    );
+
+    let stages = children(ledfx.pid());
+    let (status, _) = ledfx.request("POST", "/api/power", r#"{"action":"shutdown"}"#);
+    assert_eq!(status, 200);
+    assert!(ledfx.wait_exit(Duration::from_secs(10)), "ledfx-rs exited");
+    let code = ledfx.child.wait().unwrap().code();
+    assert_eq!(code, Some(0), "an asked-for shutdown is a clean exit");
+    assert!(
+        poll_until(Duration::from_secs(5), || stages
+            .iter()
+            .all(|(p, _)| !alive(*p)))
+        .is_some(),
+        "no stage outlives it: {stages:?}"
+    );
 }

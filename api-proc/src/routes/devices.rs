@@ -16,7 +16,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/devices", get(get_devices).post(create_device))
         .route(
             "/api/devices/{id}",
-            get(get_device).put(update_device).delete(delete_device),
+            get(get_device)
+                .put(update_device)
+                .post(activate_device)
+                .delete(delete_device),
         )
 }
 
@@ -94,4 +97,9 @@ async fn update_device(
 
 async fn delete_device(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     run(&state, DeviceCommand::Delete { id }).await
+}
+
+/// The frontend's "activate device" button. LedFx ignores the body.
+async fn activate_device(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    run(&state, DeviceCommand::Activate { id }).await
 }

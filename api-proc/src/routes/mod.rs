@@ -1,7 +1,7 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
 //! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
-//! [`virtuals`], [`effects`], [`scenes`], [`colors`], [`events`] — with one `routes()` function
+//! [`virtuals`], [`effects`], [`scenes`], [`colors`], [`utility`], [`events`] — with one `routes()` function
 //! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
@@ -14,6 +14,7 @@ mod events;
 mod scenes;
 mod schema;
 mod system;
+mod utility;
 mod virtuals;
 
 use axum::body::Bytes;
@@ -49,6 +50,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(effects::routes())
         .merge(scenes::routes())
         .merge(colors::routes())
+        .merge(utility::routes())
         .merge(events::routes())
         .fallback(|| async { envelope::not_found() })
         .layer(middleware::from_fn(method_not_allowed_body))

@@ -464,3 +464,62 @@ async fn virtual_edits_become_commands_and_missing_attributes_stop_in_api_proc()
         ]
     );
 }
+
+#[tokio::test]
+async fn power_and_notify_check_their_fields_and_a_stray_power_request_signals_nobody() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({}))));
+    for (uri, method, body, reason) in [
+        (
+            "/api/power",
+            Method::POST,
+            r#"{"action":"reboot"}"#,
+            "Action reboot not in ['shutdown', 'restart']",
+        ),
+        (
+            "/api/power",
+            Method::POST,
+            r#"{"timeout":-1}"#,
+            "Timeout must be a positive integer",
+        ),
+        (
+            "/api/power",
+            Method::POST,
+            r#"{"timeout":1.5}"#,
+            "Timeout must be a positive integer",
+        ),
+        (
+            "/api/notify",
+            Method::PUT,
+            r#"{"text":"hi"}"#,
+            "Required attribute \"title\" was not provided",
+        ),
+        (
+            "/api/notify",
+            Method::PUT,
+            r#"{"title":"hi"}"#,
+            "Required attribute \"text\" was not provided",
+        ),
+    ] {
+        let (status, text, _) = send(&app, method, uri, body).await;
+        assert_eq!(
+            (status, json_of(&text)["payload"]["reason"].clone()),
+            (StatusCode::OK, json!(reason)),
+            "{uri} {body}"
+        );
+    }
+    let (_, text, _) = send(
+        &app,
+        Method::PUT,
+        "/api/notify",
+        r#"{"title":"a","text":"b"}"#,
+    )
+    .await;
+    assert_eq!(json_of(&text), json!({"status": "success"}));
+    // This test process was not started by a supervisor: nothing may be signalled.
+    let (status, text, _) = send(&app, Method::POST, "/api/power", r#"{"timeout":0}"#).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{text}");
+    let (status, text, _) = send(&app, Method::GET, "/api/check_for_updates", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&text)["payload"]["type"], "info");
+    assert!(seen.lock().unwrap().is_empty());
+}

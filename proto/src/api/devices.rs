@@ -17,12 +17,15 @@ pub enum DeviceCommand {
     Update { id: String, config: Json },
     /// `DELETE /api/devices/{id}`.
     Delete { id: String },
+    /// `POST /api/devices/{id}`: (re)activate the device's output; answers the virtuals.
+    Activate { id: String },
 }
 
 impl Command for DeviceCommand {
     const GROUP: &'static str = "devices";
 
     fn is_read(&self) -> bool {
-        matches!(self, Self::List | Self::Get { .. })
+        // Activating changes nothing ledfx-rs stores: every configured device is driven.
+        matches!(self, Self::List | Self::Get { .. } | Self::Activate { .. })
     }
 }

@@ -89,6 +89,29 @@ fn false_value() -> Value {
 }
 
 impl VirtualEntry {
+    /// A new, inactive virtual with no effect: a device's own (`device` set) or a
+    /// user-created one.
+    pub fn new(
+        id: String,
+        config: Map<String, Value>,
+        segments: Vec<Segment>,
+        device: Option<String>,
+    ) -> Self {
+        Self {
+            id,
+            config,
+            segments,
+            is_device: device.map_or(Value::Bool(false), Value::String),
+            auto_generated: false,
+            active: false,
+            effect: None,
+            effects: Map::new(),
+            last_effect: None,
+            extra: Map::new(),
+            as_written: None,
+        }
+    }
+
     /// The device id this virtual belongs to, if it is a device virtual.
     pub fn device_id(&self) -> Option<&str> {
         self.is_device.as_str()

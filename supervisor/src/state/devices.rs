@@ -31,6 +31,10 @@ impl Resource for Devices {
                 mark_online(&mut devices, ctx);
                 reply(json!({"status": "success", "devices": devices}))
             }
+            DeviceCommand::Activate { id } => match state.doc.device(&id) {
+                Some(_) => reply(state.virtuals_view()),
+                None => Err(not_found(&state.doc, Section::Devices, &id)),
+            },
             DeviceCommand::Get { id } => match state.doc.device(&id) {
                 Some(d) => reply(Value::Object(d.config.clone())),
                 None => Err(not_found(&state.doc, Section::Devices, &id)),
@@ -168,24 +172,17 @@ impl State {
             extra: Map::new(),
             as_written: None,
         }));
-        self.doc.virtuals.push(Arc::new(VirtualEntry {
-            id: virtual_id,
-            config: vconfig,
-            segments: vec![Segment(
+        self.doc.virtuals.push(Arc::new(VirtualEntry::new(
+            virtual_id,
+            vconfig,
+            vec![Segment(
                 id.clone(),
                 0,
                 i64::from(validated.pixel_count) - 1,
                 false,
             )],
-            is_device: Value::String(id.clone()),
-            auto_generated: false,
-            active: false,
-            effect: None,
-            effects: Map::new(),
-            last_effect: None,
-            extra: Map::new(),
-            as_written: None,
-        }));
+            Some(id.clone()),
+        )));
         reply(json!({
             "status": "success",
             "payload": {"type": "success", "reason": format!("Created device {name}")},

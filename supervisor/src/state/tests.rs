@@ -402,3 +402,14 @@ fn a_virtual_with_an_effect_ledfx_rs_does_not_have_is_kept_but_not_rendered() {
     assert!(p.virtuals.is_empty());
     assert!(!p.devices[0].active);
 }
+
+#[test]
+fn activating_a_device_answers_the_virtuals_and_an_unknown_one_is_named() {
+    let mut s = super::test_support::with_dummies(&["lamp"], 5);
+    let out = ok(&mut s, DeviceCommand::Activate { id: "lamp".into() });
+    assert_eq!(out, ok(&mut s, VirtualCommand::List));
+    let err = s
+        .apply(DeviceCommand::Activate { id: "nope".into() })
+        .unwrap_err();
+    assert_eq!(err.reason, "Device with ID nope not found");
+}

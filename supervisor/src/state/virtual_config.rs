@@ -36,17 +36,19 @@ fn defaults(icon: &str) -> Map<String, Value> {
     }
 }
 
+/// An integer, also when written as a float with no fraction (`3.0`), as LedFx coerces.
+pub fn integer(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0)
+            .map(|f| f as i64)
+    })
+}
+
 fn int(map: &Map<String, Value>, key: &str, min: i64, max: i64) -> Result<i64, String> {
     let value = &map[key];
-    let n = value
-        .as_i64()
-        .or_else(|| {
-            value
-                .as_f64()
-                .filter(|f| f.fract() == 0.0)
-                .map(|f| f as i64)
-        })
-        .ok_or_else(|| format!("{key}: expected an integer, got {value}"))?;
+    let n = integer(value).ok_or_else(|| format!("{key}: expected an integer, got {value}"))?;
     if n < min || n > max {
         return Err(format!(
             "{key}: expected an integer between {min} and {max}, got {n}"

@@ -40,19 +40,12 @@ impl State {
             .map_err(|e| invalid(format!("Invalid virtual config: {e}")))?;
         let name = config["name"].as_str().unwrap_or_default().to_owned();
         let id = unique_id(&slug(&name), |c| self.doc.id_taken(Section::Virtuals, c));
-        self.doc.virtuals.push(Arc::new(VirtualEntry {
-            id: id.clone(),
-            config: config.clone(),
-            segments: Vec::new(),
-            is_device: Value::Bool(false),
-            auto_generated: false,
-            active: false,
-            effect: None,
-            effects: Map::new(),
-            last_effect: None,
-            extra: Map::new(),
-            as_written: None,
-        }));
+        self.doc.virtuals.push(Arc::new(VirtualEntry::new(
+            id.clone(),
+            config.clone(),
+            Vec::new(),
+            None,
+        )));
         reply(saved_reply(format!("Created Virtual {id}"), &id, &config))
     }
 
@@ -166,14 +159,7 @@ impl State {
             .as_str()
             .ok_or_else(|| format!("device id: expected a string, got {}", parts[0]))?;
         let pixel = |value: &Value, what: &str| {
-            value
-                .as_i64()
-                .or_else(|| {
-                    value
-                        .as_f64()
-                        .filter(|f| f.fract() == 0.0)
-                        .map(|f| f as i64)
-                })
+            virtual_config::integer(value)
                 .ok_or_else(|| format!("{what}: expected an integer, got {value}"))
         };
         let (mut start, mut end) = (pixel(&parts[1], "start")?, pixel(&parts[2], "end")?);
