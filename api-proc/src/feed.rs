@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use proto::feed::{Change, FeedItem};
-use serde_json::Value;
+use proto::feed::{Change, Event, FeedItem};
+use serde_json::{Map, Value};
 use tokio::sync::broadcast;
 
 /// Changes kept for consumers that resume.
@@ -66,6 +66,9 @@ struct Inner {
     snapshot: Option<Snapshot>,
     /// Changes after `snapshot`, consecutive, at most [`RECENT`].
     recent: VecDeque<Arc<Change>>,
+    /// The current values of the config keys api-proc itself acts on
+    /// ([`crate::origin::SETTINGS_KEYS`]).
+    api_settings: Arc<Map<String, Value>>,
 }
 
 /// Cheap handle to the hub.
@@ -108,6 +111,9 @@ impl Hub {
                 revision,
                 state,
             } => {
+                if let Some(config) = state.get("config").and_then(Value::as_object) {
+                    inner.api_settings = Arc::new(api_settings(config));
+                }
                 let same_boot = inner.snapshot.as_ref().is_some_and(|s| s.boot == boot);
                 let continuous = same_boot && inner.last_revision() == Some(revision);
                 inner.snapshot = Some(Snapshot {
@@ -132,6 +138,16 @@ impl Hub {
                         let _ = self.tx.send(HubItem::Resync);
                     }
                 }
+                for event in &change.events {
+                    if let Event::ConfigUpdated {
+                        config: Value::Object(changed),
+                    } = event
+                    {
+                        let mut settings = (*inner.api_settings).clone();
+                        settings.extend(api_settings(changed));
+                        inner.api_settings = Arc::new(settings);
+                    }
+                }
                 let change = Arc::new(change);
                 inner.recent.push_back(change.clone());
                 if inner.recent.len() > RECENT {
@@ -149,6 +165,12 @@ impl Hub {
             boot: inner.snapshot.as_ref()?.boot.clone(),
             revision: inner.last_revision()?,
         })
+    }
+
+    /// The current values of the config keys api-proc acts on (empty until the first
+    /// snapshot arrives).
+    pub fn api_settings(&self) -> Arc<Map<String, Value>> {
+        self.lock().api_settings.clone()
     }
 
     /// The latest snapshot the supervisor sent.
@@ -191,6 +213,14 @@ impl Hub {
     }
 }
 
+/// The keys of [`crate::origin::SETTINGS_KEYS`] found in `config`.
+fn api_settings(config: &Map<String, Value>) -> Map<String, Value> {
+    crate::origin::SETTINGS_KEYS
+        .iter()
+        .filter_map(|k| config.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+        .collect()
+}
+
 impl Inner {
     fn last_revision(&self) -> Option<u64> {
         self.recent
@@ -203,7 +233,6 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::feed::Event;
 
     fn change(revision: u64) -> FeedItem {
         FeedItem::Change(Change {

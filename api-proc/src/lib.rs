@@ -10,11 +10,13 @@
 //! * [`envelope`] — LedFx's success/failure bodies and status codes.
 //! * [`backend`] — the channel to the state owner (a real control socket, or a test double).
 //! * [`auth`] — the single authentication/authorisation layer every route passes.
+//! * [`origin`] — LedFx's Host/Origin policy and CORS, in front of everything.
 
 pub mod auth;
 pub mod backend;
 pub mod envelope;
 pub mod feed;
+pub mod origin;
 pub mod routes;
 
 pub use backend::Backend;

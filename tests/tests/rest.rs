@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use e2e_tests::{alive, child_named, children, poll_until, DdpReceiver, Ledfx};
+use e2e_tests::{alive, child_named, children, http_with, poll_until, DdpReceiver, Ledfx};
 use serde_json::{json, Value};
 
 fn config_bytes(ledfx: &Ledfx) -> Vec<u8> {
@@ -236,5 +236,71 @@ fn power_restart_starts_every_stage_anew_and_shutdown_exits_cleanly() {
             .all(|(p, _)| !alive(*p)))
         .is_some(),
         "no stage outlives it: {stages:?}"
+    );
+}
+
+#[test]
+fn cross_origin_pages_get_cors_only_when_local_or_listed_and_the_list_applies_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    let port = ledfx.port;
+    let before = config_bytes(&ledfx);
+    let show = ("Origin", "https://show.example");
+
+    let refused = http_with(port, "PUT", "/api/virtuals", &[show], "").unwrap();
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    let (_, virtuals) = ledfx.request("GET", "/api/virtuals", "");
+    assert_eq!(virtuals["paused"], false, "the refused toggle did nothing");
+    assert_eq!(config_bytes(&ledfx), before);
+
+    let preflight = http_with(
+        port,
+        "OPTIONS",
+        "/api/virtuals",
+        &[
+            ("Origin", "http://192.168.1.50:3000"),
+            ("Access-Control-Request-Method", "PUT"),
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(preflight.status, 200, "{preflight:?}");
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://192.168.1.50:3000")
+    );
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET, PUT, POST, DELETE")
+    );
+
+    let rebound = http_with(
+        port,
+        "GET",
+        "/api/info",
+        &[("Host", "attacker.example:80")],
+        "",
+    )
+    .unwrap();
+    assert_eq!(rebound.status, 403, "{rebound:?}");
+
+    let (_, updated) = ledfx.request(
+        "PUT",
+        "/api/config",
+        r#"{"allowed_origins":["https://show.example"]}"#,
+    );
+    assert_eq!(updated["status"], "success", "{updated}");
+    let mut answer = None;
+    let live = poll_until(Duration::from_secs(10), || {
+        answer = http_with(port, "PUT", "/api/virtuals", &[show], "").ok();
+        answer.as_ref().is_some_and(|a| a.status == 200)
+    });
+    println!("allowed_origins applied after {live:?}");
+    let answer = answer.expect("an answer");
+    assert!(live.is_some(), "{answer:?}");
+    assert_eq!(
+        answer.header("access-control-allow-origin"),
+        Some("https://show.example")
     );
 }

@@ -18,8 +18,8 @@ mod utility;
 mod virtuals;
 
 use axum::body::Bytes;
-use axum::extract::Request;
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
@@ -42,7 +42,8 @@ pub struct AppState {
 
 /// The full router: one line per resource group.
 pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
-    Router::new()
+    let state = AppState { backend, hub, url };
+    let routes = Router::new()
         .merge(system::routes())
         .merge(schema::routes())
         .merge(devices::routes())
@@ -53,21 +54,59 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(utility::routes())
         .merge(events::routes())
         .fallback(|| async { envelope::not_found() })
-        .layer(middleware::from_fn(method_not_allowed_body))
+        .with_state(state.clone());
+    // The layers wrap the routes as one service, so they see each response as axum finished
+    // it (its `Allow` header included). Outermost last: the origin policy runs first.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(ledfx_verbs))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(crate::auth::authorize))
-        .with_state(AppState { backend, hub, url })
+        .layer(middleware::from_fn_with_state(state, crate::origin::policy))
 }
 
-/// axum answers an unimplemented verb with an empty 405 and an `Allow` header; LedFx's body
-/// is `405: Method Not Allowed`.
-async fn method_not_allowed_body(request: Request, next: Next) -> Response {
+/// LedFx's HTTP layer refuses larger bodies with 413 (ledfx-api.md §1.1).
+const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+/// The verbs LedFx registers on every path.
+const LEDFX_VERBS: [Method; 4] = [Method::DELETE, Method::GET, Method::POST, Method::PUT];
+
+/// A method no route has, so axum answers 405 (known path) or 404 without running a handler.
+const UNROUTED: &str = "LEDFX-UNROUTED";
+
+/// LedFx's method dispatch (ledfx-api.md §1.2): a path knows GET, PUT, POST and DELETE; a
+/// verb of those it does not implement is a 405 whose `Allow` lists the ones it does; any
+/// other verb (HEAD included — axum would run the GET handler for it) is a 405 with
+/// `Allow: DELETE,GET,POST,PUT`. Unknown paths stay 404. The body is LedFx's text.
+async fn ledfx_verbs(mut request: Request, next: Next) -> Response {
+    let ledfx_verb = LEDFX_VERBS.contains(request.method());
+    if !ledfx_verb {
+        if let Ok(unrouted) = Method::from_bytes(UNROUTED.as_bytes()) {
+            *request.method_mut() = unrouted;
+        }
+    }
     let response = next.run(request).await;
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
-    let allow = response.headers().get(header::ALLOW).cloned();
+    let allow = if ledfx_verb {
+        let listed = response
+            .headers()
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut verbs: Vec<&str> = listed
+            .split(',')
+            .map(str::trim)
+            .filter(|v| LEDFX_VERBS.iter().any(|m| m.as_str() == *v))
+            .collect();
+        verbs.sort_unstable();
+        verbs.join(",")
+    } else {
+        "DELETE,GET,POST,PUT".to_owned()
+    };
     let mut replaced = (StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed").into_response();
-    if let Some(allow) = allow {
+    if let Ok(allow) = HeaderValue::from_str(&allow) {
         replaced.headers_mut().insert(header::ALLOW, allow);
     }
     replaced

@@ -72,22 +72,6 @@ async fn info_has_ledfx_shape() {
 }
 
 #[tokio::test]
-async fn unknown_path_and_wrong_verb_use_ledfx_bodies() {
-    let (app, _) = router(|_| Ok(Json::from_value(&json!({}))));
-    let (status, body, _) = send(&app, Method::GET, "/api/nothing", "").await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::NOT_FOUND, "404: Not Found")
-    );
-    let (status, body, allow) = send(&app, Method::POST, "/api/info", "").await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed")
-    );
-    assert!(allow.unwrap().contains("GET"));
-}
-
-#[tokio::test]
 async fn malformed_json_is_a_400_and_reaches_no_backend() {
     let (app, seen) = router(|_| Ok(Json::from_value(&json!({}))));
     for (method, uri) in [
@@ -523,3 +507,5 @@ async fn power_and_notify_check_their_fields_and_a_stray_power_request_signals_n
     assert_eq!(json_of(&text)["payload"]["type"], "info");
     assert!(seen.lock().unwrap().is_empty());
 }
+
+mod conventions;
