@@ -218,6 +218,7 @@ impl Owner {
         let mut accepted: Vec<Accepted> = Vec::new();
         let mut changes: Vec<Change> = Vec::new();
         let mut parts = Vec::new();
+        let mut backups = Vec::new();
         for request in batch {
             let Request::Write {
                 write,
@@ -244,6 +245,7 @@ impl Owner {
                 continue;
             }
             candidate.revision = working.revision + 1;
+            backups.extend(candidate.backup_to.take());
             let events = events::between(&working, &candidate);
             let touched = rollback::touched(&working.doc, &candidate.doc);
             if !touched.is_empty() {
@@ -261,6 +263,29 @@ impl Owner {
         }
         if accepted.is_empty() {
             return;
+        }
+        // The copies a whole-config replacement asked for come first: without them, the
+        // change is not saved (and so not made).
+        for name in &backups {
+            match self.store.keep_copy(name) {
+                Ok(Some(path)) => {
+                    tracing::info!(copy = %path.display(), "kept a copy of the configuration before replacing it")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "keeping a copy of the config failed; change rejected");
+                    let failure = ApiFailure {
+                        kind: FailureKind::PersistFailed,
+                        reason: format!(
+                            "Could not keep a copy of the configuration, nothing was changed: {e}"
+                        ),
+                    };
+                    for a in accepted {
+                        let _ = a.reply_to.send(Err(failure.clone()));
+                    }
+                    return;
+                }
+            }
         }
         let text = match self.save(&working.doc) {
             Ok(text) => text,

@@ -304,3 +304,91 @@ fn cross_origin_pages_get_cors_only_when_local_or_listed_and_the_list_applies_li
         Some("https://show.example")
     );
 }
+
+fn backups(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("config_backup_"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn importing_and_resetting_the_config_apply_live_and_keep_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rx = DdpReceiver::new();
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    ledfx.add_ddp_device("Before", DdpReceiver::new().port(), 4);
+    let original = config_bytes(&ledfx);
+
+    let imported = json!({
+        "global_brightness": 1.0,
+        "devices": [
+            {"id": "imported", "type": "ddp", "config": {"name": "Imported", "ip_address": "127.0.0.1", "port": rx.port(), "pixel_count": 6}},
+            {"id": "lamp", "type": "hue", "config": {"name": "Lamp"}}
+        ],
+        "virtuals": [
+            {"id": "imported", "is_device": "imported", "active": true,
+             "config": {"name": "Imported"}, "segments": [["imported", 0, 5, false]],
+             "effect": {"type": "singleColor", "config": {"color": "#0000ff"}}}
+        ]
+    });
+    let (status, out) = ledfx.request("POST", "/api/config", &imported.to_string());
+    assert_eq!((status, &out["status"]), (200, &json!("success")), "{out}");
+    let kept = backups(dir.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(
+        std::fs::read(&kept[0]).unwrap(),
+        original,
+        "the old file, byte for byte"
+    );
+    let blue = poll_until(Duration::from_secs(10), || {
+        rx.drain();
+        rx.next_frame(Duration::from_secs(2))
+            .is_some_and(|f| f.rgb.chunks(3).all(|p| p == [0, 0, 255]))
+    });
+    println!("imported config lit the device after {blue:?}");
+    assert!(
+        blue.is_some(),
+        "the imported virtual runs without a restart"
+    );
+    let (_, info) = ledfx.request("GET", "/api/info", "");
+    assert_eq!(
+        info["ledfx_rs"]["config_problems"][0]["id"], "lamp",
+        "{info}"
+    );
+    let on_disk = config(&ledfx);
+    assert!(
+        on_disk["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["type"] == "hue"),
+        "kept as written"
+    );
+
+    let before = config_bytes(&ledfx);
+    let (_, refused) = ledfx.request("POST", "/api/config", r#"{"global_brightness":"max"}"#);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(config_bytes(&ledfx), before);
+    assert_eq!(
+        backups(dir.path()).len(),
+        1,
+        "a refused import keeps no copy"
+    );
+
+    let (_, reset) = ledfx.request("DELETE", "/api/config", "");
+    assert_eq!(reset["status"], "success", "{reset}");
+    let (_, devices) = ledfx.request("GET", "/api/devices", "");
+    assert_eq!(devices["devices"], json!({}));
+    let kept = backups(dir.path());
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(kept.iter().any(|p| std::fs::read(p).unwrap() == before));
+}

@@ -12,9 +12,13 @@ use super::{key_selection, parse_object, run, AppState, Handled};
 use crate::envelope;
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/info", get(info))
-        .route("/api/config", get(get_config).put(update_config))
+    Router::new().route("/api/info", get(info)).route(
+        "/api/config",
+        get(get_config)
+            .put(update_config)
+            .post(import_config)
+            .delete(reset_config),
+    )
 }
 
 async fn info(State(state): State<AppState>) -> Response {
@@ -54,4 +58,16 @@ async fn update_config(State(state): State<AppState>, body: Bytes) -> Handled {
     let body = parse_object(&body)?;
     let body = proto::api::Json::from_value(&Value::Object(body));
     Ok(run(&state, SystemCommand::UpdateConfig { body }).await)
+}
+
+/// Replaces the whole configuration with the body (a configuration as `GET` gives it).
+async fn import_config(State(state): State<AppState>, body: Bytes) -> Handled {
+    let body = parse_object(&body)?;
+    let body = proto::api::Json::from_value(&Value::Object(body));
+    Ok(run(&state, SystemCommand::ImportConfig { body }).await)
+}
+
+/// Back to the defaults; LedFx ignores the body.
+async fn reset_config(State(state): State<AppState>) -> Response {
+    run(&state, SystemCommand::ResetConfig).await
 }

@@ -15,6 +15,10 @@ pub enum SystemCommand {
     GetInfo,
     /// `PUT /api/config`: the request body, an object of top-level keys.
     UpdateConfig { body: Json },
+    /// `POST /api/config`: a whole configuration replacing the current one.
+    ImportConfig { body: Json },
+    /// `DELETE /api/config`: back to the defaults.
+    ResetConfig,
     /// The current state as a change-feed snapshot `{boot, revision, state}`, for a
     /// consumer that (re)starts from it.
     FeedSnapshot,
@@ -24,6 +28,9 @@ impl Command for SystemCommand {
     const GROUP: &'static str = "system";
 
     fn is_read(&self) -> bool {
-        !matches!(self, Self::UpdateConfig { .. })
+        !matches!(
+            self,
+            Self::UpdateConfig { .. } | Self::ImportConfig { .. } | Self::ResetConfig
+        )
     }
 }

@@ -203,6 +203,30 @@ impl ConfigStore {
         Ok(text)
     }
 
+    /// Keeps a copy of the current file under `name` in the config directory, before a
+    /// change that replaces the whole configuration. An existing file of that name is never
+    /// overwritten: the copy then gets a numbered name. Returns the copy's path, or `None`
+    /// when there is no file yet.
+    pub fn keep_copy(&self, name: &str) -> Result<Option<PathBuf>, ConfigError> {
+        let bytes = match fs::read(self.path()) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(ConfigError::Write {
+                    path: self.path(),
+                    source,
+                })
+            }
+        };
+        let stem = name.strip_suffix(".json").unwrap_or(name);
+        let path = std::iter::once(self.dir.join(name))
+            .chain((1..).map(|n| self.dir.join(format!("{stem}.{n}.json"))))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| self.dir.join(name));
+        self.write_atomically(&path, &bytes)?;
+        Ok(Some(path))
+    }
+
     /// Makes the current file the backup. A hard link costs no data write or fsync of its
     /// own (the directory sync of the save that follows makes it durable); where links are
     /// not supported, the file is copied atomically instead.

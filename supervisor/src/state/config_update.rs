@@ -132,65 +132,79 @@ fn permitted(full: &Value, section: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The checked parts of an update: the sections' keys, and the core keys, as stored.
+pub(super) struct Checked {
+    pub(super) sections: Vec<(String, Map<String, Value>)>,
+    pub(super) core: Map<String, Value>,
+}
+
+/// Checks every key of an update body (the permitted core keys, `user_presets`,
+/// `melbank_collection` and the sections' permitted keys) against the served schema; the
+/// first problem is the error, with LedFx's wording for unknown keys.
+pub(super) fn check_update(body: &Map<String, Value>) -> Result<Checked, String> {
+    let full = schema::full();
+    let mut sections = Vec::new();
+    let mut core: Map<String, Value> = Map::new();
+    for (key, value) in body {
+        if SECTIONS.contains(&key.as_str()) {
+            let Value::Object(given) = value else {
+                return Err(format!("{key}: expected an object, got {value}"));
+            };
+            let allowed = permitted(&full, key);
+            let props = properties(&full, key);
+            let mut checked = Map::new();
+            for (k, v) in given {
+                if !allowed.contains(k) {
+                    return Err(format!("\"Unknown/forbidden {key} config key: '{k}'\""));
+                }
+                let v = match (key.as_str(), k.as_str()) {
+                    // The capture device list is not served yet: any index, or none.
+                    ("audio", "audio_device") if v.is_null() || v.as_u64().is_some() => v.clone(),
+                    ("audio", "audio_device") => {
+                        return Err(format!(
+                            "audio.audio_device: expected a device index, got {v}"
+                        ))
+                    }
+                    _ => check_value(&format!("{key}.{k}"), &props[k], v)?,
+                };
+                checked.insert(k.clone(), v);
+            }
+            sections.push((key.clone(), checked));
+            continue;
+        }
+        let value = match key.as_str() {
+            "user_presets" => check_user_presets(value)?,
+            "melbank_collection" => check_melbank_collection(&full, value)?,
+            _ if schema::CORE_PERMITTED.contains(&key.as_str()) => {
+                let props = properties(&full, "core");
+                check_value(key, &props[key.as_str()], value)?
+            }
+            _ => return Err(format!("\"Unknown/forbidden core config key: '{key}'\"")),
+        };
+        core.insert(key.clone(), value);
+    }
+    Ok(Checked { sections, core })
+}
+
+/// Whether `PUT /api/config` accepts this top-level key.
+pub(super) fn updatable(key: &str) -> bool {
+    SECTIONS.contains(&key)
+        || matches!(key, "user_presets" | "melbank_collection")
+        || schema::CORE_PERMITTED.contains(&key)
+}
+
 impl State {
     /// `PUT /api/config`.
     pub(super) fn update_config(&mut self, body: Json) -> ApiReply {
         let Value::Object(body) = body.to_value() else {
             return Err(invalid("Request body must be a JSON object"));
         };
-        let full = schema::full();
-        let mut sections: Vec<(&str, Map<String, Value>)> = Vec::new();
-        let mut core: Map<String, Value> = Map::new();
-        for (key, value) in &body {
-            if SECTIONS.contains(&key.as_str()) {
-                let Value::Object(given) = value else {
-                    return Err(failed(format!("{key}: expected an object, got {value}")));
-                };
-                let allowed = permitted(&full, key);
-                let props = properties(&full, key);
-                let mut checked = Map::new();
-                for (k, v) in given {
-                    if !allowed.contains(k) {
-                        return Err(failed(format!(
-                            "\"Unknown/forbidden {key} config key: '{k}'\""
-                        )));
-                    }
-                    let v = match (key.as_str(), k.as_str()) {
-                        // The capture device list is not served yet: any index, or none.
-                        ("audio", "audio_device") if v.is_null() || v.as_u64().is_some() => {
-                            v.clone()
-                        }
-                        ("audio", "audio_device") => {
-                            return Err(failed(format!(
-                                "audio.audio_device: expected a device index, got {v}"
-                            )))
-                        }
-                        _ => check_value(&format!("{key}.{k}"), &props[k], v).map_err(failed)?,
-                    };
-                    checked.insert(k.clone(), v);
-                }
-                sections.push((key.as_str(), checked));
-                continue;
-            }
-            let value = match key.as_str() {
-                "user_presets" => check_user_presets(value).map_err(failed)?,
-                "melbank_collection" => check_melbank_collection(&full, value).map_err(failed)?,
-                _ if schema::CORE_PERMITTED.contains(&key.as_str()) => {
-                    let props = properties(&full, "core");
-                    check_value(key, &props[key.as_str()], value).map_err(failed)?
-                }
-                _ => {
-                    return Err(failed(format!(
-                        "\"Unknown/forbidden core config key: '{key}'\""
-                    )))
-                }
-            };
-            core.insert(key.clone(), value);
-        }
-
+        let Checked { sections, core } = check_update(&body).map_err(failed)?;
         let doc_core = self.doc.core_mut();
         for (section, checked) in sections {
-            let target = doc_core.entry(section).or_insert_with(|| json!({}));
+            let target = doc_core
+                .entry(section.as_str())
+                .or_insert_with(|| json!({}));
             if !target.is_object() {
                 *target = json!({});
             }

@@ -18,6 +18,7 @@
 
 pub mod audit;
 pub mod colors;
+mod config_import;
 mod config_update;
 pub mod devices;
 pub mod effects;
@@ -68,6 +69,12 @@ pub struct State {
     /// the count is a `scene_activated` event.
     pub scene_activations: u64,
     pub last_scene: Option<String>,
+    /// Set by a write that replaces the whole configuration: the owner keeps a copy of the
+    /// file as it was under this name before it saves the new one (runtime only).
+    pub backup_to: Option<String>,
+    /// The last backup stamp handed out and how many names it has had, so two backups in
+    /// the same second get different names.
+    last_backup: Option<(String, u32)>,
 }
 
 /// An automatic rollback of the configuration after a stage crash-looped.
@@ -251,6 +258,8 @@ impl State {
             last_rollback: None,
             scene_activations: 0,
             last_scene: None,
+            backup_to: None,
+            last_backup: None,
         };
         state.sync_runtime();
         (state, warnings)

@@ -32,8 +32,10 @@ impl Resource for System {
                 })),
                 "config_problems": state.config_problems(),
             })),
-            SystemCommand::UpdateConfig { .. } => {
-                Err(ApiFailure::internal("UpdateConfig is not a read"))
+            SystemCommand::UpdateConfig { .. }
+            | SystemCommand::ImportConfig { .. }
+            | SystemCommand::ResetConfig => {
+                Err(ApiFailure::internal(format!("{command:?} is not a read")))
             }
             SystemCommand::FeedSnapshot => reply(json!({
                 "boot": state.boot,
@@ -44,8 +46,11 @@ impl Resource for System {
     }
 
     fn write(state: &mut State, command: SystemCommand) -> ApiReply {
-        if let SystemCommand::UpdateConfig { body } = command {
-            return state.update_config(body);
+        match command {
+            SystemCommand::UpdateConfig { body } => return state.update_config(body),
+            SystemCommand::ImportConfig { body } => return state.import_config(body),
+            SystemCommand::ResetConfig => return state.reset_config(),
+            _ => {}
         }
         // Every other system command is a read; `prepare` never routes one here.
         Self::read(
