@@ -353,14 +353,17 @@ impl Default for DdpReceiver {
 
 impl DdpReceiver {
     pub fn new() -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        Self {
+        Self::bind("127.0.0.1:0").expect("bind udp")
+    }
+
+    /// A receiver on a given loopback address, e.g. a device's fixed port from a fixture.
+    pub fn bind(addr: &str) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+        Ok(Self {
             socket,
             partial: Vec::new(),
-        }
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -254,8 +254,19 @@ impl ConfigDoc {
         let mut kept = Vec::new();
         let devices: Vec<DeviceEntry> =
             parse_entries(map.remove("devices"), Section::Devices, &mut kept)?;
-        let virtuals: Vec<VirtualEntry> =
+        let mut virtuals: Vec<VirtualEntry> =
             parse_entries(map.remove("virtuals"), Section::Virtuals, &mut kept)?;
+        // LedFx writes `active` only once a virtual was switched on or off by hand; until
+        // then a virtual with an effect runs (setting an effect activates it).
+        for v in &mut virtuals {
+            let unset = v
+                .as_written
+                .as_ref()
+                .is_some_and(|raw| raw.get("active").is_none());
+            if unset {
+                v.active = v.effect.is_some();
+            }
+        }
         // `ledfx_presets` is built in and never saved.
         map.remove("ledfx_presets");
         let mut core = core_defaults();

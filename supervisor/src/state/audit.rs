@@ -139,9 +139,9 @@ fn check_virtual(
     }
     let unusable_device = |id: &str| {
         if kept_devices.iter().any(|k| k == id) {
-            format!("device {id:?} cannot be used (see its entry)")
+            format!("device {id:?}, which cannot be used (see its entry)")
         } else {
-            format!("device {id:?} does not exist")
+            format!("device {id:?}, which does not exist")
         }
     };
     if let Some(device) = v.device_id() {
