@@ -8,7 +8,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libasound2-dev pkg-config pulseaudio pulseaudio-utils alsa-utils libasound2-plugins
 ARGS ?=
 
-.PHONY: deps build run test unit e2e lint bench clean-bench
+.PHONY: deps build run test unit e2e lint bench clean-bench ledfx-reference diff-ledfx
 
 deps:
 	@missing=""; \
@@ -48,3 +48,19 @@ lint:
 # End-to-end benchmark of the release build; results in target/bench/.
 bench: build
 	./target/release/ledfx-rs-bench $(ARGS)
+
+# LedFx 2.2.1, the reference ledfx-rs is compared against, in a venv outside the repository.
+LEDFX_VENV ?= $(HOME)/.cache/ledfx-rs/ledfx-2.2.1
+ledfx-reference:
+	@dpkg -s libportaudio2 >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		$$sudo apt-get install -y -qq --no-install-recommends libportaudio2; }
+	@test -x $(LEDFX_VENV)/bin/ledfx || { \
+		python3 -m venv $(LEDFX_VENV) && $(LEDFX_VENV)/bin/pip install -q ledfx==2.2.1; }
+
+# Sends the same requests to LedFx 2.2.1 and ledfx-rs and reports every difference
+# (target/ledfx-diff.md). Runs in its own network namespace, loopback only, so LedFx's
+# discovery and update checks reach nothing.
+diff-ledfx: ledfx-reference
+	$(CARGO) build --workspace --bins
+	unshare --user --map-root-user --net sh -c 'ip link set lo up && ./target/debug/ledfx-rs-diff --ledfx $(LEDFX_VENV)/bin/ledfx $(ARGS)'

@@ -6,6 +6,7 @@
 //! reassembles DDP frames on a UDP socket on 127.0.0.1; [`children`] reads the process tree
 //! from /proc; [`sse::EventStream`] follows a Server-Sent Events endpoint.
 
+pub mod shape;
 pub mod sse;
 
 use std::io::{Read, Write};
