@@ -38,6 +38,7 @@ pub mod gradient;
 pub mod mapping;
 #[cfg(feature = "stage")]
 pub mod postprocess;
+pub mod presets;
 #[cfg(feature = "stage")]
 pub mod rng;
 pub mod schema;

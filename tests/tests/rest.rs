@@ -392,3 +392,57 @@ fn importing_and_resetting_the_config_apply_live_and_keep_the_old_file() {
     assert_eq!(kept.len(), 2, "{kept:?}");
     assert!(kept.iter().any(|p| std::fs::read(p).unwrap() == before));
 }
+
+#[test]
+fn a_built_in_preset_lights_the_strip_and_a_saved_user_preset_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rx = DdpReceiver::new();
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    let id = ledfx.add_ddp_device("Strip", rx.port(), 12);
+    ledfx.set_effect(&id, "rainbow", json!({}));
+
+    let body = json!({"category": "ledfx_presets", "effect_id": "singleColor", "preset_id": "red"});
+    let (_, applied) = ledfx.request(
+        "PUT",
+        &format!("/api/virtuals/{id}/presets"),
+        &body.to_string(),
+    );
+    assert_eq!(applied["effect"]["type"], "singleColor", "{applied}");
+    let red = poll_until(Duration::from_secs(10), || {
+        shows(&mut rx, &[[255, 0, 0]; 12])
+    });
+    println!("preset red on the wire after {red:?}");
+    assert!(red.is_some());
+    let (_, listed) = ledfx.request("GET", &format!("/api/virtuals/{id}/presets"), "");
+    assert_eq!(listed["ledfx_presets"]["red"]["active"], true, "{listed}");
+
+    let (_, saved) = ledfx.request(
+        "POST",
+        &format!("/api/virtuals/{id}/presets"),
+        r#"{"name":"Alarm Red"}"#,
+    );
+    assert_eq!(saved["preset"]["id"], "alarm-red", "{saved}");
+    let before = config_bytes(&ledfx);
+    let (_, refused) = ledfx.request(
+        "PUT",
+        "/api/effects/singleColor/presets",
+        r#"{"category":"ledfx_presets","preset_id":"red","name":"Crimson"}"#,
+    );
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(config_bytes(&ledfx), before);
+
+    drop(ledfx);
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    let (_, presets) = ledfx.request("GET", "/api/effects/singleColor/presets", "");
+    assert_eq!(
+        presets["user_presets"]["alarm-red"]["name"], "Alarm Red",
+        "{presets}"
+    );
+    let (_, config) = ledfx.request("GET", "/api/config", "");
+    assert!(
+        config["ledfx_presets"]["rainbow"].is_object(),
+        "LedFx's built-ins are served"
+    );
+    let (_, gone) = ledfx.request("DELETE", "/api/effects/singleColor/presets/alarm-red", "");
+    assert_eq!(gone, json!({"status": "success"}));
+}

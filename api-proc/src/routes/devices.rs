@@ -9,7 +9,9 @@ use proto::api::devices::DeviceCommand;
 use proto::api::Json;
 use serde_json::Value;
 
-use super::{expect_object, parse_object, run, AppState, Handled, RequestError};
+use super::{
+    expect_object, missing_attributes, parse_object, run, AppState, Handled, RequestError,
+};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -31,27 +33,10 @@ async fn create_device(State(state): State<AppState>, body: Bytes) -> Handled {
     let body = parse_object(&body)?;
     let config = body.get("config").filter(|v| !v.is_null());
     let device_type = body.get("type").filter(|v| !v.is_null());
-    let missing: Vec<&str> = [
+    missing_attributes(&[
         ("device_config", config.is_none()),
         ("device_type", device_type.is_none()),
-    ]
-    .into_iter()
-    .filter_map(|(name, absent)| absent.then_some(name))
-    .collect();
-    match missing.as_slice() {
-        [] => {}
-        [one] => {
-            return Err(RequestError::Invalid(format!(
-                "Required attribute {one} was not provided"
-            )))
-        }
-        many => {
-            return Err(RequestError::Invalid(format!(
-                "Required attributes {} were not provided",
-                many.join(", ")
-            )))
-        }
-    }
+    ])?;
     let (Some(Value::String(device_type)), Some(config)) = (device_type, config) else {
         return Err(RequestError::Invalid("type: expected a string".into()));
     };

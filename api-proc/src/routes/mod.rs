@@ -1,7 +1,7 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
 //! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
-//! [`virtuals`], [`effects`], [`scenes`], [`colors`], [`utility`], [`events`] — with one `routes()` function
+//! [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`utility`], [`events`] — with one `routes()` function
 //! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
@@ -11,6 +11,7 @@ mod colors;
 mod devices;
 mod effects;
 mod events;
+mod presets;
 mod scenes;
 mod schema;
 mod system;
@@ -49,6 +50,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(devices::routes())
         .merge(virtuals::routes())
         .merge(effects::routes())
+        .merge(presets::routes())
         .merge(scenes::routes())
         .merge(colors::routes())
         .merge(utility::routes())
@@ -156,6 +158,25 @@ pub(crate) fn required<'a>(
             "Required attribute {quote}{key}{quote} was not provided"
         ))),
         Some(value) => Ok(value),
+    }
+}
+
+/// LedFx's message for attributes that are absent (`true` in the list), all named at once:
+/// `Required attribute a was not provided`, `Required attributes a, b were not provided`.
+pub(crate) fn missing_attributes(checks: &[(&str, bool)]) -> Result<(), RequestError> {
+    let missing: Vec<&str> = checks
+        .iter()
+        .filter_map(|(name, absent)| absent.then_some(*name))
+        .collect();
+    match missing.as_slice() {
+        [] => Ok(()),
+        [one] => Err(RequestError::Invalid(format!(
+            "Required attribute {one} was not provided"
+        ))),
+        many => Err(RequestError::Invalid(format!(
+            "Required attributes {} were not provided",
+            many.join(", ")
+        ))),
     }
 }
 

@@ -508,4 +508,74 @@ async fn power_and_notify_check_their_fields_and_a_stray_power_request_signals_n
     assert!(seen.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn preset_requests_are_checked_in_ledfx_s_order_before_the_owner() {
+    let (app, seen) = router(|_| Ok(Json::from_value(&json!({"status": "success"}))));
+    for (method, uri, body, reason) in [
+        (
+            Method::PUT,
+            "/api/virtuals/v/presets",
+            "{}",
+            "Required attributes category, preset_id, effect_id were not provided",
+        ),
+        (
+            Method::PUT,
+            "/api/virtuals/v/presets",
+            r#"{"category":"x","preset_id":"p","effect_id":"e"}"#,
+            "Category x is not \"ledfx_presets\" or \"user_presets\"",
+        ),
+        (
+            Method::POST,
+            "/api/virtuals/v/presets",
+            "{}",
+            "Required attribute \"name\" was not provided",
+        ),
+        (
+            Method::PUT,
+            "/api/effects/rainbow/presets",
+            r#"{"category":"x"}"#,
+            "Required attribute \"preset_id\" was not provided",
+        ),
+        (
+            Method::PUT,
+            "/api/effects/rainbow/presets",
+            r#"{"category":"x","preset_id":"p","name":"n"}"#,
+            "Category x is not \"ledfx_presets\" or \"user_presets\"",
+        ),
+        (
+            Method::DELETE,
+            "/api/effects/rainbow/presets",
+            "{}",
+            "Required attribute \"category\" was not provided",
+        ),
+    ] {
+        let (status, text, _) = send(&app, method, uri, body).await;
+        assert_eq!(
+            (status, json_of(&text)["payload"]["reason"].clone()),
+            (StatusCode::OK, json!(reason)),
+            "{uri} {body}"
+        );
+    }
+    assert!(seen.lock().unwrap().is_empty());
+    send(&app, Method::DELETE, "/api/virtuals/v/presets", "").await;
+    send(
+        &app,
+        Method::DELETE,
+        "/api/effects/rainbow/presets/mine",
+        "",
+    )
+    .await;
+    let groups: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.group.clone())
+        .collect();
+    assert_eq!(
+        groups,
+        ["effects", "presets"],
+        "the legacy DELETE clears the effect"
+    );
+}
+
 mod conventions;

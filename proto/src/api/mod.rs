@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub mod colors;
 pub mod devices;
 pub mod effects;
+pub mod presets;
 pub mod scenes;
 pub mod schema;
 pub mod system;

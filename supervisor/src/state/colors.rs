@@ -83,7 +83,7 @@ impl State {
 
     /// One of the user's maps, created if missing. One that is not an object in the file is
     /// left as written and the request refused.
-    fn user_map(&mut self, key: &str) -> Result<&mut Map<String, Value>, ApiFailure> {
+    pub(super) fn user_map(&mut self, key: &str) -> Result<&mut Map<String, Value>, ApiFailure> {
         match self.doc.core_mut().entry(key).or_insert_with(|| json!({})) {
             Value::Object(map) => Ok(map),
             other => Err(invalid(format!(

@@ -5,8 +5,8 @@
 //! no I/O, so every rule is unit-tested here. Each resource group has its own module —
 //! commands, validation and LedFx views together — and one line in [`GROUPS`]:
 //!
-//! * [`devices`], [`virtuals`], [`effects`], [`scenes`], [`colors`], [`system`], [`schema`] —
-//!   the groups.
+//! * [`devices`], [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`system`],
+//!   [`schema`] — the groups.
 //! * [`audit`] — the start-up check that sets aside what cannot be used, untouched.
 //! * [`events`] — the change-feed events a change produced, found by comparing states.
 //! * [`pipeline`] — the [`PipelineState`] the stages run, derived from the document.
@@ -25,6 +25,7 @@ pub mod effects;
 pub mod events;
 mod global_effects;
 mod pipeline;
+pub mod presets;
 pub mod rollback;
 pub mod scenes;
 pub mod schema;
@@ -154,6 +155,10 @@ const GROUPS: &[(&str, Preparer)] = &[
     (
         proto::api::colors::ColorCommand::GROUP,
         prepare::<colors::Colors>,
+    ),
+    (
+        proto::api::presets::PresetCommand::GROUP,
+        prepare::<presets::Presets>,
     ),
     (
         proto::api::scenes::SceneCommand::GROUP,

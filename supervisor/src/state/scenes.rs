@@ -7,6 +7,7 @@
 //! that is gone, or an effect ledfx-rs does not have yet). Activation applies what it can and
 //! reports what it skipped.
 
+use proto::api::presets::Category;
 use proto::api::scenes::SceneCommand;
 use proto::api::{ApiFailure, ApiReply, Json};
 use serde_json::{json, Map, Value};
@@ -164,19 +165,6 @@ fn action_of(entry: &Value) -> Action<'_> {
     }
 }
 
-/// Keys preset comparisons ignore (§2.6).
-const PRESET_NEUTRAL_KEYS: &[&str] = &["advanced", "diag", "gradient_name"];
-
-fn same_preset_config(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    let strip = |m: &Map<String, Value>| -> Map<String, Value> {
-        m.iter()
-            .filter(|(k, _)| !PRESET_NEUTRAL_KEYS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
-    strip(a) == strip(b)
-}
-
 impl State {
     fn scenes(&self) -> Map<String, Value> {
         self.doc
@@ -308,16 +296,10 @@ impl State {
     ) -> Result<Map<String, Value>, ApiFailure> {
         let raw = match config {
             EntryConfig::Given(c) => (*c).clone(),
-            // `reset` and unknown presets are the defaults; no built-in presets ship yet.
-            EntryConfig::Preset(p) => self
-                .doc
-                .core
-                .get("user_presets")
-                .and_then(|u| u.get(effect_type))
-                .and_then(|t| t.get(*p))
-                .and_then(|p| p.get("config"))
-                .and_then(Value::as_object)
-                .cloned()
+            // A built-in or user preset (LedFx looks in both); an unknown one is the defaults.
+            EntryConfig::Preset(p) => [Category::Ledfx, Category::User]
+                .into_iter()
+                .find_map(|c| self.preset_config(effect_type, c, p).ok())
                 .unwrap_or_default(),
         };
         if render_proc::effect_name(effect_type).is_none() {
@@ -439,25 +421,6 @@ impl State {
             map.insert("active".into(), Value::Bool(active));
         }
         scene
-    }
-
-    /// The built-in (`reset`, the defaults) or user preset whose config equals `config`.
-    fn matching_preset(
-        &self,
-        effect_type: &str,
-        config: &Map<String, Value>,
-    ) -> Option<(String, &'static str)> {
-        let filled = Self::validated_effect(effect_type, config).ok()?;
-        let defaults = Self::validated_effect(effect_type, &Map::new()).ok()?;
-        if same_preset_config(&filled, &defaults) {
-            return Some(("reset".into(), "ledfx_presets"));
-        }
-        let user = self.doc.core.get("user_presets")?.get(effect_type)?;
-        user.as_object()?.iter().find_map(|(id, preset)| {
-            let raw = preset.get("config")?.as_object()?;
-            let preset = Self::validated_effect(effect_type, raw).ok()?;
-            same_preset_config(&filled, &preset).then(|| (id.clone(), "user_presets"))
-        })
     }
 }
 

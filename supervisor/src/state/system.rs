@@ -70,7 +70,11 @@ impl State {
     pub fn config_view(&self) -> Value {
         let mut value = self.doc.usable_value();
         if let Value::Object(map) = &mut value {
-            map.entry("ledfx_presets").or_insert_with(|| json!({}));
+            // Built in, never saved (LedFx's own data, see render-proc's presets).
+            map.insert(
+                "ledfx_presets".into(),
+                Value::Object(render_proc::presets::ledfx_presets().clone()),
+            );
             map.entry("hosts").or_insert_with(|| json!([]));
         }
         value
