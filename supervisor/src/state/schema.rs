@@ -391,6 +391,13 @@ fn core() -> Value {
                 "global_transitions" => {
                     "A change of one virtual's transition applies to every virtual"
                 }
+                "allowed_origins" => {
+                    "Web page origins besides local ones that may call the API from a browser, such as \"https://leds.example.com\"; \"*\" for any"
+                }
+                "allowed_hosts" => {
+                    "Host names besides local ones under which browsers may reach the API; \"*\" for any"
+                }
+                "allow_null_origin" => "Let browser requests with the Origin \"null\" in",
                 _ => "",
             };
             let kind = core_kind(key, &default);
