@@ -81,6 +81,95 @@ pub struct VirtualSpec {
     /// Rendering (and, unless paused or preview-only, sending).
     pub active: bool,
     pub effect: Option<EffectSpec>,
+    /// The runtime tools of `/api/virtuals_tools` (never saved).
+    pub tools: VirtualTools,
+}
+
+/// Runtime tools on a virtual (`/api/virtuals_tools`, ledfx-api.md §3.16–§3.17).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VirtualTools {
+    /// Draw each segment on its device in its own colour instead of the effect.
+    pub calibration: bool,
+    /// While calibrating: device pixels lit white.
+    pub highlight: Option<Highlight>,
+    /// Flashes blended over the effect's frames.
+    pub oneshots: Vec<Oneshot>,
+    /// Paint the virtual in one colour once (the next effect frame overwrites it).
+    pub paint: Option<Paint>,
+}
+
+/// Device pixels `start..=stop` (counted from the end when `flip`) lit white.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Highlight {
+    pub device_slot: u16,
+    pub start: u32,
+    pub stop: u32,
+    pub flip: bool,
+}
+
+/// A flash: its weight ramps from 0 to `brightness` over `ramp_ms`, holds `hold_ms`, then
+/// fades to 0 over `fade_ms`, from `start_ns` (`CLOCK_MONOTONIC`, shared by all processes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Oneshot {
+    pub rgb: [u8; 3],
+    pub ramp_ms: u32,
+    pub hold_ms: u32,
+    pub fade_ms: u32,
+    pub brightness: f64,
+    pub start_ns: u64,
+}
+
+impl Oneshot {
+    /// The blend weight at `now_ns`, or `None` once the flash is over.
+    pub fn weight(&self, now_ns: u64) -> Option<f64> {
+        let t = now_ns.saturating_sub(self.start_ns) as f64 / 1e6;
+        let (ramp, hold, fade) = (
+            f64::from(self.ramp_ms),
+            f64::from(self.hold_ms),
+            f64::from(self.fade_ms),
+        );
+        if t > ramp + hold + fade {
+            return None;
+        }
+        let w = if t < ramp {
+            t / ramp
+        } else if t <= ramp + hold {
+            1.0
+        } else {
+            1.0 - (t - ramp - hold) / fade
+        };
+        Some(w.clamp(0.0, 1.0) * self.brightness.clamp(0.0, 1.0))
+    }
+}
+
+/// A one-frame paint; `seq` is new for every request, so the same colour twice paints twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paint {
+    pub seq: u64,
+    pub rgb: [u8; 3],
+}
+
+#[cfg(test)]
+mod oneshot_tests {
+    use super::Oneshot;
+
+    #[test]
+    fn a_flash_ramps_holds_and_fades() {
+        let o = Oneshot {
+            rgb: [255, 255, 255],
+            ramp_ms: 100,
+            hold_ms: 100,
+            fade_ms: 100,
+            brightness: 0.5,
+            start_ns: 1_000_000_000,
+        };
+        let at = |ms: u64| o.weight(1_000_000_000 + ms * 1_000_000);
+        assert_eq!(at(0), Some(0.0));
+        assert_eq!(at(50), Some(0.25));
+        assert_eq!(at(150), Some(0.5));
+        assert_eq!(at(250), Some(0.25));
+        assert_eq!(at(301), None);
+    }
 }
 
 /// A segment of a virtual on a device: inclusive pixel range `[start, end]`.

@@ -166,6 +166,9 @@ struct VirtualRunner {
     frame: Vec<Pixel>,
     old_frame: Vec<Pixel>,
     masks: Masks,
+    /// The last `force_color` paint seen, and one waiting to be drawn.
+    painted: u64,
+    pending_paint: Option<Pixel>,
 }
 
 impl VirtualRunner {
@@ -188,6 +191,9 @@ impl VirtualRunner {
             deadline: None,
             frame: Vec::new(),
             old_frame: Vec::new(),
+            // A paint that predates this runner (render-proc restarted) is not drawn again.
+            painted: spec.tools.paint.as_ref().map_or(0, |p| p.seq),
+            pending_paint: None,
         }
     }
 
@@ -202,7 +208,11 @@ impl VirtualRunner {
     /// Whether the virtual should be rendered now.
     fn wants_render(&self) -> bool {
         self.layout.effective > 0
-            && ((self.spec.active && self.current.is_some()) || self.clearing || self.pending_black)
+            && ((self.spec.active && self.current.is_some())
+                || self.clearing
+                || self.pending_black
+                || self.pending_paint.is_some()
+                || self.spec.tools.calibration)
     }
 
     fn uses_audio(&self) -> bool {
@@ -245,6 +255,10 @@ impl VirtualRunner {
         self.mode = TransitionMode::from_name(&spec.transition_mode);
         self.transition_time = spec.transition_time;
         self.max_brightness = spec.max_brightness.clamp(0.0, 1.0);
+        if let Some(paint) = spec.tools.paint.as_ref().filter(|p| p.seq != self.painted) {
+            self.painted = paint.seq;
+            self.pending_paint = Some(paint.rgb.map(f64::from));
+        }
         self.spec = spec.clone();
         if !self.transitions_enabled() {
             self.end_transition();
@@ -315,6 +329,14 @@ impl VirtualRunner {
             self.frame.fill([0.0; 3]);
             return true;
         }
+        if let Some(color) = self.pending_paint.take() {
+            self.frame.fill(color);
+            self.scale(global_brightness);
+            // The last frame unless an effect or calibration keeps the virtual rendering.
+            let keeps_rendering =
+                (self.spec.active && self.current.is_some()) || self.spec.tools.calibration;
+            return !keeps_rendering;
+        }
         let offset = self.spec.center_offset;
         match self.current.as_mut() {
             Some(slot) => slot.render(ctx, &mut self.frame, offset),
@@ -334,13 +356,22 @@ impl VirtualRunner {
                 finished = self.clearing;
             }
         }
+        crate::tools::blend_oneshots(
+            &mut self.frame,
+            &self.spec.tools.oneshots,
+            proto::monotonic_ns(),
+        );
+        self.scale(global_brightness);
+        finished
+    }
+
+    fn scale(&mut self, global_brightness: f64) {
         let scale = self.max_brightness * global_brightness;
         if scale != 1.0 {
             for c in self.frame.as_flattened_mut() {
                 *c *= scale;
             }
         }
-        finished
     }
 
     /// Sets the next deadline one period after the last, resynchronising when more than a
@@ -352,12 +383,37 @@ impl VirtualRunner {
         late
     }
 
-    /// Writes the current frame into the buffers of the devices it covers.
+    /// Writes the current frame into the buffers of the devices it covers (in calibration,
+    /// the calibration picture instead).
     fn write_devices(&self, devices: &mut HashMap<u16, DeviceBuffer>) {
+        if self.spec.tools.calibration {
+            self.write_calibration(devices);
+            return;
+        }
         for seg in &self.layout.segments {
             if let Some(device) = seg.slot.and_then(|slot| devices.get_mut(&slot)) {
                 self.layout
                     .write_segment(seg, &self.frame, &mut device.bytes);
+            }
+        }
+    }
+
+    /// Each device black but for this virtual's segments, each in its calibration colour,
+    /// and the highlight.
+    fn write_calibration(&self, devices: &mut HashMap<u16, DeviceBuffer>) {
+        for slot in &self.layout.slots {
+            if let Some(device) = devices.get_mut(slot) {
+                device.bytes.fill(0);
+            }
+        }
+        for (index, seg) in self.layout.segments.iter().enumerate() {
+            if let Some(device) = seg.slot.and_then(|slot| devices.get_mut(&slot)) {
+                crate::tools::draw_calibration_segment(seg, index, &mut device.bytes);
+            }
+        }
+        if let Some(h) = &self.spec.tools.highlight {
+            if let Some(device) = devices.get_mut(&h.device_slot) {
+                crate::tools::draw_highlight(h, &mut device.bytes);
             }
         }
     }
@@ -634,6 +690,7 @@ mod tests {
             rows: 1,
             active: effect.is_some(),
             effect,
+            tools: Default::default(),
         }
     }
 

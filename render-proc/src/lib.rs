@@ -24,6 +24,7 @@
 //! * `mapping` — segments, grouping, span/copy mapping, priority virtuals (§4.3–§4.5).
 //! * `engine` — the per-virtual render loop over shared memory (§4.1).
 //! * `rng` — the small generator behind transition masks and colour cycling.
+//! * `tools` — oneshot flashes and calibration of `/api/virtuals_tools`.
 
 #[cfg(feature = "stage")]
 pub mod audio;
@@ -42,6 +43,8 @@ pub mod presets;
 #[cfg(feature = "stage")]
 pub mod rng;
 pub mod schema;
+#[cfg(feature = "stage")]
+pub mod tools;
 #[cfg(feature = "stage")]
 pub mod transition;
 

@@ -187,6 +187,7 @@ mod tests {
             rows: 1,
             active: true,
             effect: None,
+            tools: Default::default(),
         }
     }
 

@@ -51,6 +51,7 @@ fn state(effect_type: &str, config_json: &str) -> PipelineState {
                 config_json: config_json.into(),
                 instance: 1,
             }),
+            tools: Default::default(),
         }],
         global_brightness: 1.0,
         paused: false,
@@ -213,4 +214,55 @@ fn energy_without_any_audio_frame_stays_black() {
     engine.apply_state(&state("energy", "{}"));
     engine.tick(&seg, Instant::now());
     assert_eq!(brightness(&device_frame(&seg).0), 0);
+}
+
+#[test]
+fn force_color_paints_an_idle_virtual_once_and_calibration_shows_the_segment() {
+    use proto::pipeline::{Paint, VirtualTools};
+    let seg = Segment::create().unwrap();
+    let mut engine = Engine::new();
+    let mut s = state("rainbow", "{}");
+    s.virtuals[0].active = false;
+    s.virtuals[0].effect = None;
+    engine.apply_state(&s);
+    let t0 = Instant::now();
+    assert_eq!(
+        engine.tick(&seg, t0),
+        None,
+        "an idle virtual renders nothing"
+    );
+
+    s.revision = 2;
+    s.virtuals[0].tools = VirtualTools {
+        paint: Some(Paint {
+            seq: 7,
+            rgb: [0, 0, 255],
+        }),
+        ..VirtualTools::default()
+    };
+    engine.apply_state(&s);
+    assert_eq!(engine.tick(&seg, t0), None, "one frame, then idle again");
+    let (painted, _) = device_frame(&seg);
+    assert!(painted.chunks(3).all(|p| p == [0, 0, 255]));
+    // The same state again (another revision, same paint) paints nothing new.
+    s.revision = 3;
+    engine.apply_state(&s);
+    assert_eq!(engine.rendering_virtuals(), 0);
+
+    s.revision = 4;
+    s.virtuals[0].segments[0].start = 10;
+    s.virtuals[0].segments[0].end = 19;
+    s.virtuals[0].tools.calibration = true;
+    engine.apply_state(&s);
+    engine.tick(&seg, t0 + FRAME);
+    let (calibrating, _) = device_frame(&seg);
+    let pixel = |i: usize| &calibrating[i * 3..i * 3 + 3];
+    assert_eq!(pixel(9), [0, 0, 0], "outside the segment: black");
+    assert_eq!(pixel(20), [0, 0, 0]);
+    assert_eq!(
+        pixel(19),
+        [255, 0, 0],
+        "the first segment is red, brightest at its end"
+    );
+    assert!(pixel(10)[0] < pixel(15)[0] && pixel(10)[0] > 0);
 }

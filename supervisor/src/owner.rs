@@ -238,7 +238,9 @@ impl Owner {
             let mut candidate = working.clone();
             let result = catch_unwind(AssertUnwindSafe(|| write(&mut candidate)))
                 .unwrap_or_else(|_| Err(panicked(&call)));
-            let changed = candidate.doc != working.doc || candidate.paused != working.paused;
+            let changed = candidate.doc != working.doc
+                || candidate.paused != working.paused
+                || candidate.tools != working.tools;
             // A rejected command never changes anything, whatever it did to the copy.
             if result.is_err() || !changed {
                 let _ = reply.send(result);

@@ -1,7 +1,7 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
 //! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
-//! [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`utility`], [`events`] — with one `routes()` function
+//! [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`tools`], [`utility`], [`events`] — with one `routes()` function
 //! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
@@ -15,6 +15,7 @@ mod presets;
 mod scenes;
 mod schema;
 mod system;
+mod tools;
 mod utility;
 mod virtuals;
 
@@ -53,6 +54,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(presets::routes())
         .merge(scenes::routes())
         .merge(colors::routes())
+        .merge(tools::routes())
         .merge(utility::routes())
         .merge(events::routes())
         .fallback(|| async { envelope::not_found() })

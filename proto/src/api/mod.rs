@@ -19,6 +19,7 @@ pub mod presets;
 pub mod scenes;
 pub mod schema;
 pub mod system;
+pub mod tools;
 pub mod virtuals;
 
 /// JSON text (an object unless stated otherwise). Postcard is not self-describing, so JSON

@@ -6,7 +6,7 @@
 //! commands, validation and LedFx views together — and one line in [`GROUPS`]:
 //!
 //! * [`devices`], [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`system`],
-//!   [`schema`] — the groups.
+//!   [`schema`], [`tools`] — the groups.
 //! * [`audit`] — the start-up check that sets aside what cannot be used, untouched.
 //! * [`events`] — the change-feed events a change produced, found by comparing states.
 //! * [`pipeline`] — the [`PipelineState`] the stages run, derived from the document.
@@ -30,6 +30,7 @@ pub mod rollback;
 pub mod scenes;
 pub mod schema;
 pub mod system;
+pub mod tools;
 pub mod virtual_config;
 mod virtual_edit;
 pub mod virtuals;
@@ -70,6 +71,10 @@ pub struct State {
     /// the count is a `scene_activated` event.
     pub scene_activations: u64,
     pub last_scene: Option<String>,
+    /// The runtime tools of `/api/virtuals_tools` per virtual (never saved).
+    pub tools: BTreeMap<String, proto::pipeline::VirtualTools>,
+    /// The sequence number of the last `force_color` paint.
+    next_paint: u64,
     /// Set by a write that replaces the whole configuration: the owner keeps a copy of the
     /// file as it was under this name before it saves the new one (runtime only).
     pub backup_to: Option<String>,
@@ -159,6 +164,10 @@ const GROUPS: &[(&str, Preparer)] = &[
     (
         proto::api::presets::PresetCommand::GROUP,
         prepare::<presets::Presets>,
+    ),
+    (
+        proto::api::tools::ToolCommand::GROUP,
+        prepare::<tools::Tools>,
     ),
     (
         proto::api::scenes::SceneCommand::GROUP,
@@ -265,6 +274,8 @@ impl State {
             last_scene: None,
             backup_to: None,
             last_backup: None,
+            tools: BTreeMap::new(),
+            next_paint: 0,
         };
         state.sync_runtime();
         (state, warnings)

@@ -32,8 +32,17 @@ pub(super) fn derive(state: &State) -> PipelineState {
             let (slot, generation) = *state.slots.get(&d.id)?;
             // While paused, output-proc stops sending but the device stays claimed, so
             // the lights keep their last frame (LedFx's behaviour).
-            let active = doc.virtuals.iter().any(|v| {
+            // A virtual being calibrated, or one painted by `force_color`, drives its
+            // devices too, effect or not.
+            let drawn = |v: &crate::config::VirtualEntry| {
                 live(v)
+                    || state
+                        .tools
+                        .get(&v.id)
+                        .is_some_and(|t| t.calibration || t.paint.is_some())
+            };
+            let active = doc.virtuals.iter().any(|v| {
+                drawn(v)
                     && !v
                         .config
                         .get("preview_only")
@@ -112,6 +121,7 @@ pub(super) fn derive(state: &State) -> PipelineState {
                         config_json: Value::Object(e.config.clone()).to_string(),
                         instance: state.instance_of(&v.id),
                     }),
+                tools: state.tools.get(&v.id).cloned().unwrap_or_default(),
             }
         })
         .collect();
