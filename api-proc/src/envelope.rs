@@ -44,6 +44,7 @@ pub fn json_error() -> Response {
 pub fn failure(failure: &ApiFailure) -> Response {
     let status = match failure.kind {
         FailureKind::InvalidRequest => StatusCode::OK,
+        FailureKind::Conflict => StatusCode::CONFLICT,
         FailureKind::Internal | FailureKind::PersistFailed => StatusCode::INTERNAL_SERVER_ERROR,
     };
     json_response(status, &failed_body(&failure.reason))

@@ -10,11 +10,13 @@
 //! * [`config`] — LedFx's `config.json`: defaults, atomic save, last-good backup.
 //! * [`state`] — the LedFx rules that turn API commands into a new desired state.
 //! * [`owner`] — the task that owns the state, persists it and publishes it.
+//! * [`fallback_timer`] — fires effect fallbacks when they are due.
 //! * [`health`] — rolls a configuration change back when it makes a stage crash-loop.
 //! * [`stages`] — spawning, handshake, heartbeat watchdog, restart with backoff, shutdown.
 
 pub mod cli;
 pub mod config;
+pub mod fallback_timer;
 pub mod health;
 pub mod ids;
 pub mod owner;

@@ -176,6 +176,7 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<E
         health_rx,
         supervisor::health::Policy::default(),
     ));
+    let fallbacks = tokio::spawn(supervisor::fallback_timer::run(owner.clone()));
     let spawner = stages::Spawner::start(tokio::runtime::Handle::current())
         .context("starting the spawner thread")?;
     let env = StageEnv {
@@ -215,6 +216,7 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<E
     );
     // Stages going away now are not a configuration problem: no rollbacks from here on.
     health.abort();
+    fallbacks.abort();
     // In order: stop taking requests, then stop producing frames, and stop sending last so
     // output-proc can blank the devices. Each phase is bounded, so the whole shutdown stays
     // within 2 s; whatever is still running when we exit dies with us (PR_SET_PDEATHSIG).

@@ -240,7 +240,8 @@ impl Owner {
                 .unwrap_or_else(|_| Err(panicked(&call)));
             let changed = candidate.doc != working.doc
                 || candidate.paused != working.paused
-                || candidate.tools != working.tools;
+                || candidate.tools != working.tools
+                || candidate.fallbacks != working.fallbacks;
             // A rejected command never changes anything, whatever it did to the copy.
             if result.is_err() || !changed {
                 let _ = reply.send(result);

@@ -446,3 +446,44 @@ fn a_built_in_preset_lights_the_strip_and_a_saved_user_preset_survives_a_restart
     let (_, gone) = ledfx.request("DELETE", "/api/effects/singleColor/presets/alarm-red", "");
     assert_eq!(gone, json!({"status": "success"}));
 }
+
+#[test]
+fn a_fallback_brings_the_previous_effect_back_on_time_or_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rx = DdpReceiver::new();
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    let id = ledfx.add_ddp_device("Strip", rx.port(), 6);
+    ledfx.set_effect(&id, "singleColor", json!({"color": "#0000ff"}));
+    let blue = [[0, 0, 255]; 6];
+    assert!(poll_until(Duration::from_secs(10), || shows(&mut rx, &blue)).is_some());
+
+    let path = format!("/api/virtuals/{id}/effects");
+    let body = json!({"type": "singleColor", "config": {"color": "#ff0000"}, "fallback": 1});
+    let (_, set) = ledfx.request("POST", &path, &body.to_string());
+    assert_eq!(set["status"], "success", "{set}");
+    let asked = std::time::Instant::now();
+    assert!(poll_until(Duration::from_secs(5), || shows(&mut rx, &[[255, 0, 0]; 6])).is_some());
+    let back = poll_until(Duration::from_secs(10), || shows(&mut rx, &blue));
+    println!(
+        "blue back {:?} after the 1 s fallback was set",
+        asked.elapsed()
+    );
+    assert!(
+        back.is_some(),
+        "the timer in the supervisor brought blue back"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "not before its time"
+    );
+
+    let body = json!({"type": "singleColor", "config": {"color": "#00ff00"}, "fallback": true});
+    ledfx.request("POST", &path, &body.to_string());
+    assert!(poll_until(Duration::from_secs(5), || shows(&mut rx, &[[0, 255, 0]; 6])).is_some());
+    let (_, fired) = ledfx.request("GET", &format!("/api/virtuals/{id}/fallback"), "");
+    assert_eq!(fired, json!({"status": "success"}));
+    assert!(
+        poll_until(Duration::from_secs(5), || shows(&mut rx, &blue)).is_some(),
+        "the button-release GET fires it at once"
+    );
+}

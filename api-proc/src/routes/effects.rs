@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<AppState> {
                 .put(update_effect)
                 .delete(clear_effect),
         )
+        .route("/api/virtuals/{id}/fallback", get(fire_fallback))
         .route("/api/effects", get(list_all).put(bulk_action))
 }
 
@@ -112,6 +113,27 @@ fn effect_config(body: &Map<String, Value>) -> Result<Option<Json>, RequestError
     }
 }
 
+/// The `fallback` attribute in seconds: `true` is LedFx's 300 s, a positive number that many
+/// seconds; anything else is no fallback.
+fn fallback_seconds(body: &Map<String, Value>) -> Option<f64> {
+    match body.get("fallback") {
+        Some(Value::Bool(true)) => Some(300.0),
+        Some(Value::Number(n)) => n.as_f64().filter(|s| *s > 0.0),
+        _ => None,
+    }
+}
+
+/// Wraps an effect command in its fallback, if the request asks for one.
+fn with_fallback(body: &Map<String, Value>, command: EffectCommand) -> EffectCommand {
+    match fallback_seconds(body) {
+        Some(seconds) => EffectCommand::WithFallback {
+            command: Box::new(command),
+            seconds,
+        },
+        None => command,
+    }
+}
+
 /// The `type` attribute of an effect request (`None` when omitted or null).
 fn effect_type(body: &Map<String, Value>) -> Result<Option<String>, RequestError> {
     match body.get("type") {
@@ -137,15 +159,12 @@ async fn set_effect(
         Some(config) => EffectConfigArg::Given(config),
         None => EffectConfigArg::Last,
     };
-    Ok(run(
-        &state,
-        EffectCommand::Set {
-            virtual_id,
-            effect_type,
-            config,
-        },
-    )
-    .await)
+    let command = EffectCommand::Set {
+        virtual_id,
+        effect_type,
+        config,
+    };
+    Ok(run(&state, with_fallback(&body, command)).await)
 }
 
 async fn update_effect(
@@ -176,17 +195,27 @@ async fn update_effect(
     let body = parse_object(&body)?;
     let effect_type = effect_type(&body)?;
     let config = effect_config(&body)?;
-    Ok(run(
-        &state,
-        EffectCommand::Update {
-            virtual_id,
-            effect_type,
-            config,
-        },
-    )
-    .await)
+    let command = EffectCommand::Update {
+        virtual_id,
+        effect_type,
+        config,
+    };
+    Ok(run(&state, with_fallback(&body, command)).await)
 }
 
 async fn clear_effect(State(state): State<AppState>, Path(virtual_id): Path<String>) -> Response {
     run(&state, EffectCommand::Clear { virtual_id }).await
+}
+
+/// Brings back what ran before a fallback's effect, now (a button released). A GET that
+/// changes state, as in LedFx; the origin policy treats it like a POST.
+async fn fire_fallback(State(state): State<AppState>, Path(virtual_id): Path<String>) -> Response {
+    run(
+        &state,
+        EffectCommand::FireFallback {
+            virtual_id,
+            token: None,
+        },
+    )
+    .await
 }

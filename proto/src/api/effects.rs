@@ -23,6 +23,18 @@ pub enum EffectCommand {
     },
     /// `DELETE /api/virtuals/{id}/effects`.
     Clear { virtual_id: String },
+    /// `POST`/`PUT /api/virtuals/{id}/effects` with a `fallback`: `command` (a `Set` or an
+    /// `Update`), then, after `seconds`, the effect that ran before comes back.
+    WithFallback {
+        command: Box<EffectCommand>,
+        seconds: f64,
+    },
+    /// `GET /api/virtuals/{id}/fallback` (`token: None`), or the supervisor's timer (the
+    /// token of the fallback it was set for): bring the remembered effect back now.
+    FireFallback {
+        virtual_id: String,
+        token: Option<u64>,
+    },
     /// `GET /api/effects`: every running effect.
     ListAll,
     /// `PUT /api/effects` `clear_all_effects`.

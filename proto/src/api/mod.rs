@@ -108,6 +108,14 @@ impl ApiFailure {
         }
     }
 
+    /// A request refused because of what the target is doing (LedFx's 409).
+    pub fn conflict(reason: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Conflict,
+            reason: reason.into(),
+        }
+    }
+
     /// A failure LedFx reports as an internal error.
     pub fn internal(reason: impl Into<String>) -> Self {
         Self {
@@ -124,6 +132,8 @@ pub enum FailureKind {
     InvalidRequest,
     /// LedFx "internal-error": HTTP 500.
     Internal,
+    /// LedFx's invalid-request with HTTP 409 (a fallback while the virtual is streamed to).
+    Conflict,
     /// The state could not be saved to disk: nothing was changed. HTTP 500.
     PersistFailed,
 }

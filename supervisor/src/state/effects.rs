@@ -33,12 +33,25 @@ impl Resource for Effects {
                 virtual_id,
                 effect_type,
                 config,
-            } => state.set_effect(&virtual_id, &effect_type, config),
+            } => {
+                // An effect set without a fallback cancels a pending one (LedFx's rule).
+                state.fallbacks.remove(&virtual_id);
+                state.set_effect(&virtual_id, &effect_type, config)
+            }
             EffectCommand::Update {
                 virtual_id,
                 effect_type,
                 config,
-            } => state.update_effect(&virtual_id, effect_type, config),
+            } => {
+                state.fallbacks.remove(&virtual_id);
+                state.update_effect(&virtual_id, effect_type, config)
+            }
+            EffectCommand::WithFallback { command, seconds } => {
+                state.with_fallback(*command, seconds)
+            }
+            EffectCommand::FireFallback { virtual_id, token } => {
+                state.fire_fallback(&virtual_id, token)
+            }
             EffectCommand::Clear { virtual_id } => {
                 let Some(v) = state.doc.virtual_mut(&virtual_id) else {
                     return Err(not_found(&state.doc, Section::Virtuals, &virtual_id));
@@ -145,7 +158,7 @@ impl State {
         self.install_effect(id, effect_type, config)
     }
 
-    fn update_effect(
+    pub(super) fn update_effect(
         &mut self,
         id: &str,
         effect_type: Option<String>,

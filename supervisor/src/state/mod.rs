@@ -23,6 +23,7 @@ mod config_update;
 pub mod devices;
 pub mod effects;
 pub mod events;
+pub mod fallback;
 mod global_effects;
 mod pipeline;
 pub mod presets;
@@ -75,6 +76,9 @@ pub struct State {
     pub tools: BTreeMap<String, proto::pipeline::VirtualTools>,
     /// The sequence number of the last `force_color` paint.
     next_paint: u64,
+    /// Effects set with a fallback, by virtual (runtime only).
+    pub fallbacks: BTreeMap<String, fallback::PendingFallback>,
+    next_fallback: u64,
     /// Set by a write that replaces the whole configuration: the owner keeps a copy of the
     /// file as it was under this name before it saves the new one (runtime only).
     pub backup_to: Option<String>,
@@ -276,6 +280,8 @@ impl State {
             last_backup: None,
             tools: BTreeMap::new(),
             next_paint: 0,
+            fallbacks: BTreeMap::new(),
+            next_fallback: 0,
         };
         state.sync_runtime();
         (state, warnings)
