@@ -88,6 +88,8 @@ async fn serve(
     }
     let app = api_proc::app(backend, hub, url);
     let mut stop = shutdown_rx.clone();
+    // Handlers that care who is asking (the log post's rate limit) find the peer address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop.wait_for(Option::is_some).await;
     });

@@ -487,3 +487,28 @@ fn a_fallback_brings_the_previous_effect_back_on_time_or_when_asked() {
         "the button-release GET fires it at once"
     );
 }
+
+#[test]
+fn frontend_log_lines_are_rate_limited_and_no_client_is_listed_without_a_websocket() {
+    let ledfx = Ledfx::start();
+    let sent = std::time::Instant::now();
+    let (status, first) = ledfx.request("POST", "/api/log", r#"{"text":"page loaded"}"#);
+    assert_eq!((status, first), (200, json!({"status": "success"})));
+    let (_, second) = ledfx.request("POST", "/api/log", r#"{"text":"again"}"#);
+    // The limit is one line per second per address; only a second post within that second
+    // can show it (a machine too loaded to send two requests in a second cannot).
+    let between = sent.elapsed();
+    println!("second post {between:?} after the first");
+    if between < Duration::from_millis(900) {
+        assert_eq!(second["payload"]["type"], "warning", "{second}");
+    }
+    let (_, empty) = ledfx.request("POST", "/api/log", r#"{"text":"\u00e9\u00e9"}"#);
+    assert_eq!(
+        empty["payload"]["reason"],
+        "Text must contain ASCII characters."
+    );
+    let (_, clients) = ledfx.request("GET", "/api/clients", "");
+    assert_eq!(clients, json!({}));
+    let (_, sync) = ledfx.request("POST", "/api/clients", r#"{"action":"sync"}"#);
+    assert_eq!(sync, json!({"status": "success", "action": "sync"}));
+}

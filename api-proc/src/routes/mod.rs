@@ -1,16 +1,18 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
 //! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
-//! [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`tools`], [`utility`], [`events`] — with one `routes()` function
+//! [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`clients`], [`log`], [`tools`], [`utility`], [`events`] — with one `routes()` function
 //! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
 //! verb it does not implement answers `405: Method Not Allowed` with an `Allow` header.
 
+mod clients;
 mod colors;
 mod devices;
 mod effects;
 mod events;
+mod log;
 mod presets;
 mod scenes;
 mod schema;
@@ -40,11 +42,18 @@ pub struct AppState {
     pub hub: Hub,
     /// `http://host:port` as `/api/info` reports it.
     pub url: String,
+    /// When each client address last had a `POST /api/log` accepted.
+    pub log_posts: log::RateLimit,
 }
 
 /// The full router: one line per resource group.
 pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
-    let state = AppState { backend, hub, url };
+    let state = AppState {
+        backend,
+        hub,
+        url,
+        log_posts: log::RateLimit::default(),
+    };
     let routes = Router::new()
         .merge(system::routes())
         .merge(schema::routes())
@@ -54,6 +63,8 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(presets::routes())
         .merge(scenes::routes())
         .merge(colors::routes())
+        .merge(clients::routes())
+        .merge(log::routes())
         .merge(tools::routes())
         .merge(utility::routes())
         .merge(events::routes())
@@ -70,7 +81,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
 }
 
 /// LedFx's HTTP layer refuses larger bodies with 413 (ledfx-api.md §1.1).
-const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
 /// The verbs LedFx registers on every path.
 const LEDFX_VERBS: [Method; 4] = [Method::DELETE, Method::GET, Method::POST, Method::PUT];
