@@ -151,3 +151,53 @@ fn a_ledfx_config_dir_starts_with_everything_visible_and_nothing_lost() {
         "the original copy"
     );
 }
+
+#[test]
+fn an_older_ledfx_layout_is_migrated_at_start_and_its_scene_lights_the_strip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rx = DdpReceiver::new();
+    // LedFx 2.0's layout: devices without virtuals, `custom_presets`, scenes by device.
+    let old = json!({
+        "configuration_version": "2.2.0",
+        "devices": [{"id": "porch", "type": "ddp", "config": {
+            "name": "Porch Light", "ip_address": "127.0.0.1", "port": rx.port(), "pixel_count": 8}}],
+        "custom_presets": {"singleColor": {"warm": {"name": "Warm", "config": {"color": "#ff8800"}}}},
+        "scenes": {"night": {"name": "Night", "devices": {
+            "porch": {"type": "singleColor", "config": {"colour": "#00ff00"}}}}},
+    });
+    let path = dir.path().join("config.json");
+    let written = serde_json::to_vec_pretty(&old).unwrap();
+    std::fs::write(&path, &written).unwrap();
+    let ledfx = Ledfx::start_in(dir.path(), &["--audio", "none"]);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        written,
+        "not rewritten at start"
+    );
+
+    let (_, virtuals) = ledfx.request("GET", "/api/virtuals", "");
+    assert_eq!(
+        virtuals["virtuals"]["porch-light"]["segments"],
+        json!([["porch", 0, 7, false]]),
+        "{virtuals}"
+    );
+    let (_, presets) = ledfx.request("GET", "/api/effects/singleColor/presets", "");
+    assert_eq!(presets["user_presets"]["warm"]["name"], "Warm", "{presets}");
+    let (_, activated) = ledfx.request(
+        "PUT",
+        "/api/scenes",
+        r#"{"id":"night","action":"activate"}"#,
+    );
+    assert_eq!(activated["status"], "success", "{activated}");
+    let green = poll_until(Duration::from_secs(10), || {
+        rx.drain();
+        rx.next_frame(Duration::from_secs(2))
+            .is_some_and(|f| f.rgb.chunks(3).all(|p| p == [0, 255, 0]))
+    });
+    println!("the migrated scene lit the strip after {green:?}");
+    assert!(
+        green.is_some(),
+        "`colour` became `color`, the device's scene entry its virtual's"
+    );
+    assert!(dir.path().join("config.json.before-ledfx-rs").exists());
+}

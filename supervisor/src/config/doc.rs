@@ -248,6 +248,24 @@ impl ConfigDoc {
     /// `audio`, `melbanks`, `wled_preferences`). Unknown keys are kept, and so is every
     /// `devices`/`virtuals` entry that does not have the shape of one (as [`Kept`]).
     pub fn from_value(value: Value) -> Result<Self, String> {
+        Self::parse(value)
+    }
+
+    /// [`ConfigDoc::from_value`] for a document that may be in an older LedFx layout: it is
+    /// migrated first ([`super::migrate`]); also returns what the migration did.
+    pub fn from_value_migrating(value: Value) -> Result<(Self, Vec<String>), String> {
+        let Value::Object(mut map) = value else {
+            return Err("the top level is not a JSON object".into());
+        };
+        let migrated = if super::migrate::needed(&map) {
+            super::migrate::migrate(&mut map)
+        } else {
+            Vec::new()
+        };
+        Self::parse(Value::Object(map)).map(|doc| (doc, migrated))
+    }
+
+    fn parse(value: Value) -> Result<Self, String> {
         let Value::Object(mut map) = value else {
             return Err("the top level is not a JSON object".into());
         };

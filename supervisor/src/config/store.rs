@@ -87,7 +87,8 @@ impl ConfigStore {
         self.dir.join(BACKUP_NAME)
     }
 
-    fn read(path: &Path) -> Result<Option<ConfigDoc>, ConfigError> {
+    /// The document in `path` (migrated from an older LedFx layout, with what that did).
+    fn read(path: &Path) -> Result<Option<(ConfigDoc, Vec<String>)>, ConfigError> {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -102,7 +103,7 @@ impl ConfigStore {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        ConfigDoc::from_value(value)
+        ConfigDoc::from_value_migrating(value)
             .map(Some)
             .map_err(|reason| ConfigError::Parse {
                 path: path.to_owned(),
@@ -115,7 +116,10 @@ impl ConfigStore {
     pub fn load(&self) -> Loaded {
         let mut warnings = Vec::new();
         match Self::read(&self.path()) {
-            Ok(Some(doc)) => return Loaded { doc, warnings },
+            Ok(Some((doc, migrated))) => {
+                warnings.extend(migrated.into_iter().map(|m| format!("config.json: {m}")));
+                return Loaded { doc, warnings };
+            }
             Ok(None) => {
                 // A first start: not worth a warning; the caller creates the file.
                 return Loaded {
@@ -139,7 +143,8 @@ impl ConfigStore {
             }
         }
         match Self::read(&self.backup_path()) {
-            Ok(Some(doc)) => {
+            Ok(Some((doc, migrated))) => {
+                warnings.extend(migrated);
                 warnings.push(format!(
                     "using the last good config {}",
                     self.backup_path().display()

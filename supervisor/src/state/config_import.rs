@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::config_update::{check_update, updatable, Checked};
 use super::{invalid, reply, State};
-use crate::config::ConfigDoc;
+use crate::config::{migrate, ConfigDoc};
 
 const STAMP: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
     "[day]-[month]-[year repr:last_two]_[hour]-[minute]-[second]"
@@ -73,9 +73,15 @@ impl State {
     /// `POST /api/config`.
     pub(super) fn import_config(&mut self, body: Json) -> ApiReply {
         let failed = |e: String| invalid(format!("Error loading config: {e}"));
-        let Value::Object(body) = body.to_value() else {
+        let Value::Object(mut body) = body.to_value() else {
             return Err(failed("the configuration must be a JSON object".into()));
         };
+        // An older LedFx layout is brought up to date before anything is checked.
+        if migrate::needed(&body) {
+            for step in migrate::migrate(&mut body) {
+                tracing::info!("imported config: {step}");
+            }
+        }
         // The keys `PUT /api/config` checks are checked the same way here; devices and
         // virtuals go through the audit; everything else is kept as given.
         let checkable: Map<String, Value> = body
