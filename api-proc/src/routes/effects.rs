@@ -99,13 +99,12 @@ async fn get_effect(State(state): State<AppState>, Path(virtual_id): Path<String
     run(&state, EffectCommand::Get { virtual_id }).await
 }
 
-/// The `config` attribute of an effect request (`None` when omitted or null).
+/// The `config` attribute of an effect request (`None` when omitted or null; the string
+/// `"RANDOMIZE"` is passed on as it is).
 fn effect_config(body: &Map<String, Value>) -> Result<Option<Json>, RequestError> {
     match body.get("config") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s == "RANDOMIZE" => Err(RequestError::Invalid(
-            "config: RANDOMIZE is not supported by ledfx-rs yet".into(),
-        )),
+        Some(config @ Value::String(s)) if s == "RANDOMIZE" => Ok(Some(Json::from_value(config))),
         Some(config) => {
             expect_object("config", config)?;
             Ok(Some(Json::from_value(config)))
@@ -156,6 +155,7 @@ async fn set_effect(
         RequestError::Invalid("Required attribute 'type' was not provided".into())
     })?;
     let config = match effect_config(&body)? {
+        Some(config) if config.to_value() == "RANDOMIZE" => EffectConfigArg::Randomize,
         Some(config) => EffectConfigArg::Given(config),
         None => EffectConfigArg::Last,
     };

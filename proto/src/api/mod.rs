@@ -87,6 +87,8 @@ pub enum EffectConfigArg {
     Last,
     /// An explicit config, laid over the defaults.
     Given(Json),
+    /// `"RANDOMIZE"`: random values for the effect's switches, choices and bounded numbers.
+    Randomize,
 }
 
 /// Result of a command: the LedFx response body, or a failure.

@@ -146,6 +146,15 @@ impl State {
                 Value::Object(map) => map,
                 other => return Err(invalid(format!("config: expected an object, got {other}"))),
             },
+            EffectConfigArg::Randomize => {
+                let mut rng = rand::rng();
+                super::randomize::random_config(
+                    effect_type,
+                    super::randomize::KEEP_ON_SET,
+                    &mut rng,
+                )
+                .unwrap_or_default()
+            }
             EffectConfigArg::Last => v
                 .effects
                 .get(effect_type)
@@ -170,13 +179,25 @@ impl State {
         let Some(running) = v.effect.clone() else {
             return Err(invalid(format!("Virtual {id} has no active effect")));
         };
-        let Some(effect_type) = effect_type else {
-            return Err(invalid("Required attribute 'type' was not provided"));
-        };
-        let patch = match patch.map(|j| j.to_value()) {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(map)) => map,
-            Some(other) => return Err(invalid(format!("config: expected an object, got {other}"))),
+        let patch = patch.map(|j| j.to_value());
+        // `"RANDOMIZE"`: the running effect, randomised, whatever type the request named.
+        let (effect_type, patch) = match (effect_type, patch) {
+            (_, Some(Value::String(s))) if s == "RANDOMIZE" => {
+                let mut rng = rand::rng();
+                let random = super::randomize::random_config(
+                    &running.effect_type,
+                    super::randomize::KEEP_ON_UPDATE,
+                    &mut rng,
+                )
+                .unwrap_or_default();
+                (running.effect_type.clone(), random)
+            }
+            (None, _) => return Err(invalid("Required attribute 'type' was not provided")),
+            (Some(t), None | Some(Value::Null)) => (t, Map::new()),
+            (Some(t), Some(Value::Object(map))) => (t, map),
+            (Some(_), Some(other)) => {
+                return Err(invalid(format!("config: expected an object, got {other}")))
+            }
         };
         if effect_type != running.effect_type {
             if render_proc::effect_name(&effect_type).is_none() {

@@ -27,6 +27,7 @@ pub mod fallback;
 mod global_effects;
 mod pipeline;
 pub mod presets;
+mod randomize;
 pub mod rollback;
 pub mod scenes;
 pub mod schema;

@@ -413,3 +413,51 @@ fn activating_a_device_answers_the_virtuals_and_an_unknown_one_is_named() {
         .unwrap_err();
     assert_eq!(err.reason, "Device with ID nope not found");
 }
+
+#[test]
+fn randomize_sets_random_values_but_keeps_brightness_and_the_running_type() {
+    let mut s = super::test_support::with_dummies(&["lamp"], 5);
+    let out = ok(
+        &mut s,
+        EffectCommand::Set {
+            virtual_id: "lamp".into(),
+            effect_type: "rainbow".into(),
+            config: EffectConfigArg::Randomize,
+        },
+    );
+    assert_eq!(out["effect"]["type"], "rainbow");
+    assert_eq!(
+        out["effect"]["config"]["brightness"],
+        json!(1.0),
+        "kept at its default"
+    );
+    let running = |s: &State| s.doc.virtual_entry("lamp").unwrap().effect.clone().unwrap();
+    ok(
+        &mut s,
+        EffectCommand::Update {
+            virtual_id: "lamp".into(),
+            effect_type: Some("rainbow".into()),
+            config: Some(Json::from_value(&json!({"brightness": 0.3}))),
+        },
+    );
+    let speeds: std::collections::BTreeSet<String> = (0..20)
+        .map(|_| {
+            ok(
+                &mut s,
+                EffectCommand::Update {
+                    virtual_id: "lamp".into(),
+                    effect_type: Some("energy".into()),
+                    config: Some(Json::from_value(&json!("RANDOMIZE"))),
+                },
+            );
+            let e = running(&s);
+            assert_eq!(
+                e.effect_type, "rainbow",
+                "the running type, whatever was asked"
+            );
+            assert_eq!(e.config["brightness"], json!(0.3), "brightness is kept");
+            e.config["speed"].to_string()
+        })
+        .collect();
+    assert!(speeds.len() > 1, "random speeds: {speeds:?}");
+}
