@@ -52,6 +52,9 @@ impl State {
         let before = self.doc.clone();
         let backup = self.next_backup_name();
         self.replace_doc(doc);
+        // Runtime tools and pending fallbacks belonged to the configuration that is gone.
+        self.tools.clear();
+        self.fallbacks.clear();
         if self.doc == before {
             // Nothing to save, so no copy is made either.
             self.backup_to = None;
