@@ -23,6 +23,17 @@ pub struct DeviceEntry {
     pub as_written: Option<Box<Value>>,
 }
 
+impl DeviceEntry {
+    /// The device's pixel count; at least 1 (a usable device always has a valid one).
+    pub fn pixel_count(&self) -> i64 {
+        self.config
+            .get("pixel_count")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(1)
+    }
+}
+
 /// A stored effect: `{type, config}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EffectEntry {

@@ -185,12 +185,7 @@ impl State {
                 "highlight error: Device {device} not found"
             )));
         };
-        let count = entry
-            .config
-            .get("pixel_count")
-            .and_then(Value::as_i64)
-            .unwrap_or(1)
-            .max(1);
+        let count = entry.pixel_count();
         let (start, stop) = match (start, stop) {
             (-1, -1) => (0, count - 1),
             (-1, stop) => (0, stop),

@@ -171,12 +171,7 @@ impl State {
                 .doc
                 .device(device_id)
                 .ok_or_else(|| format!("Invalid device id: {device_id}"))?;
-            let count = device
-                .config
-                .get("pixel_count")
-                .and_then(Value::as_i64)
-                .unwrap_or(1)
-                .max(1);
+            let count = device.pixel_count();
             end = end.clamp(0, count - 1);
             start = start.clamp(0, count - 1).min(end);
         } else {
