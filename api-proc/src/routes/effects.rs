@@ -84,6 +84,7 @@ async fn bulk_action(State(state): State<AppState>, body: Bytes) -> Handled {
                 effect_type,
                 config,
                 virtuals,
+                fallback_s: fallback_seconds(&body),
             }
         }
         _ => {

@@ -358,7 +358,8 @@ async fn bulk_effect_actions_are_checked_in_api_proc_and_become_commands() {
             EffectCommand::ApplyGlobalEffect {
                 effect_type: "energy".into(),
                 config: None,
-                virtuals: Some(vec!["a".into()])
+                virtuals: Some(vec!["a".into()]),
+                fallback_s: None,
             },
             EffectCommand::ListAll,
         ]

@@ -46,6 +46,8 @@ pub enum EffectCommand {
         effect_type: String,
         config: Option<Json>,
         virtuals: Option<Vec<String>>,
+        /// Seconds each virtual runs it before its previous effect comes back.
+        fallback_s: Option<f64>,
     },
 }
 

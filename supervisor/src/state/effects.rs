@@ -66,7 +66,8 @@ impl Resource for Effects {
                 effect_type,
                 config,
                 virtuals,
-            } => state.apply_global_effect(&effect_type, config, virtuals),
+                fallback_s,
+            } => state.apply_global_effect(&effect_type, config, virtuals, fallback_s),
             other => Err(ApiFailure::internal(format!("{other:?} is not a write"))),
         }
     }

@@ -2,7 +2,8 @@
 //! clearing them all, applying common settings to all of them, and setting one effect on
 //! many virtuals.
 
-use proto::api::{ApiFailure, ApiReply, EffectConfigArg, Json};
+use proto::api::effects::EffectCommand;
+use proto::api::{ApiFailure, ApiReply, EffectConfigArg, FailureKind, Json};
 use serde_json::{json, Map, Value};
 
 use super::{invalid, reply, State};
@@ -189,6 +190,7 @@ impl State {
         effect_type: &str,
         config: Option<Json>,
         virtuals: Option<Vec<String>>,
+        fallback_s: Option<f64>,
     ) -> ApiReply {
         if render_proc::effect_name(effect_type).is_none() {
             return Err(invalid(format!("Unknown effect type \"{effect_type}\"")));
@@ -203,20 +205,33 @@ impl State {
             None => self.doc.virtuals.iter().map(|v| v.id.clone()).collect(),
         };
         let config = config.unwrap_or_else(|| Json::from_value(&json!({})));
-        let (mut applied, mut skipped, mut failed) = (0, 0, 0);
+        let (mut applied, mut skipped, mut blocked, mut failed) = (0, 0, 0, 0);
         for id in targets {
             if self.doc.virtual_entry(&id).is_none() {
                 skipped += 1;
                 continue;
             }
-            match self.set_effect(&id, effect_type, EffectConfigArg::Given(config.clone())) {
+            let set = EffectCommand::Set {
+                virtual_id: id.clone(),
+                effect_type: effect_type.to_owned(),
+                config: EffectConfigArg::Given(config.clone()),
+            };
+            let result = match fallback_s {
+                Some(seconds) => self.with_fallback(set, seconds),
+                None => {
+                    self.fallbacks.remove(&id);
+                    self.set_effect(&id, effect_type, EffectConfigArg::Given(config.clone()))
+                }
+            };
+            match result {
                 Ok(_) => applied += 1,
+                // A virtual being streamed to takes no fallback.
+                Err(e) if e.kind == FailureKind::Conflict => blocked += 1,
                 Err(_) => failed += 1,
             }
         }
-        // Nothing streams to a virtual in ledfx-rs yet, so no virtual is ever blocked.
         success(format!(
-            "Applied effect '{effect_type}' to {applied} virtuals (skipped {skipped}, blocked 0, failed {failed})"
+            "Applied effect '{effect_type}' to {applied} virtuals (skipped {skipped}, blocked {blocked}, failed {failed})"
         ))
     }
 }

@@ -115,3 +115,37 @@ fn a_virtual_being_streamed_to_refuses_a_fallback_with_409() {
         "Unable to set effect: Virtual strip is being streamed to"
     );
 }
+
+#[test]
+fn apply_global_effect_with_a_fallback_counts_streamed_to_virtuals_as_blocked() {
+    let mut s = with_dummies(&["strip", "lamp"], 10);
+    ok(
+        &mut s,
+        VirtualCommand::Save {
+            id: None,
+            config: Json::from_value(&json!({"name": "Combo"})),
+        },
+    );
+    ok(
+        &mut s,
+        VirtualCommand::SetSegments {
+            id: "combo".into(),
+            segments: Json::from_value(&json!([["strip", 0, 9, false]])),
+        },
+    );
+    ok(&mut s, set("combo", "rainbow"));
+    let out = ok(
+        &mut s,
+        EffectCommand::ApplyGlobalEffect {
+            effect_type: "singleColor".into(),
+            config: None,
+            virtuals: Some(vec!["strip".into(), "lamp".into()]),
+            fallback_s: Some(30.0),
+        },
+    );
+    assert_eq!(
+        out["payload"]["reason"],
+        "Applied effect 'singleColor' to 1 virtuals (skipped 0, blocked 1, failed 0)"
+    );
+    assert!(s.fallbacks.contains_key("lamp"));
+}

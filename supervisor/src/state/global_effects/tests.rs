@@ -117,6 +117,7 @@ fn apply_global_effect_counts_applied_skipped_and_failed() {
             effect_type: "energy".into(),
             config: Some(Json::from_value(&json!({"sensitivity": 0.9}))),
             virtuals: Some(vec!["a".into(), "c".into(), "ghost".into()]),
+            fallback_s: None,
         },
     );
     assert_eq!(
@@ -130,6 +131,7 @@ fn apply_global_effect_counts_applied_skipped_and_failed() {
             effect_type: "rainbow".into(),
             config: Some(Json::from_value(&json!({"speed": 999}))),
             virtuals: None,
+            fallback_s: None,
         },
     );
     assert_eq!(
@@ -141,6 +143,7 @@ fn apply_global_effect_counts_applied_skipped_and_failed() {
             effect_type: "lasers".into(),
             config: None,
             virtuals: None,
+            fallback_s: None,
         })
         .unwrap_err();
     assert_eq!(err.reason, "Unknown effect type \"lasers\"");
