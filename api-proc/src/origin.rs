@@ -203,9 +203,12 @@ pub fn decide(settings: &Settings, method: &Method, path: &str, headers: &Header
             ));
         }
     }
+    // What the policy refuses from a foreign page: writes, and the GETs that act like one.
+    // Anything else (an OPTIONS that is no preflight, say) is served, without CORS.
     let changes_state = match *method {
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE => true,
         Method::GET | Method::HEAD => state_changing_get(path),
-        _ => true,
+        _ => false,
     };
     let Some(origin) = text("origin") else {
         let cross_site = matches!(text("sec-fetch-site"), Some("cross-site" | "same-site"));

@@ -127,6 +127,11 @@ fn local_and_hosted_origins_get_cors_and_foreign_ones_may_only_read() {
         serve(None)
     );
     assert_eq!(
+        decide(&s, &Method::OPTIONS, "/api/virtuals", &foreign),
+        serve(None),
+        "an OPTIONS that is no preflight reaches the router (405)"
+    );
+    assert_eq!(
         decide(&s, &Method::GET, "/api/virtuals/strip/fallback", &foreign),
         refused,
         "a state-changing GET"

@@ -28,15 +28,14 @@ impl State {
     /// Runs `command` (a `Set` or `Update`) and arms the fallback. A fallback already pending
     /// keeps what it will restore and only starts its time again, as in LedFx.
     pub(super) fn with_fallback(&mut self, command: EffectCommand, seconds: f64) -> ApiReply {
+        let refused = |other: &EffectCommand| {
+            ApiFailure::internal(format!("{other:?} cannot have a fallback"))
+        };
         let virtual_id = match &command {
             EffectCommand::Set { virtual_id, .. } | EffectCommand::Update { virtual_id, .. } => {
                 virtual_id.clone()
             }
-            other => {
-                return Err(ApiFailure::internal(format!(
-                    "{other:?} cannot have a fallback"
-                )))
-            }
+            other => return Err(refused(other)),
         };
         let Some(v) = self.doc.virtual_entry(&virtual_id) else {
             return Err(not_found(&self.doc, Section::Virtuals, &virtual_id));
@@ -61,7 +60,7 @@ impl State {
                 effect_type,
                 config,
             } => self.update_effect(&virtual_id, effect_type, config)?,
-            _ => unreachable!("checked above"),
+            other => return Err(refused(&other)),
         };
         self.next_fallback += 1;
         let due_ns = proto::monotonic_ns() + (seconds.max(0.0) * 1e9) as u64;

@@ -238,10 +238,12 @@ impl State {
     /// `(ledfx_presets, user_presets)` of one effect, configs filled from the defaults; with
     /// `running`, each says whether it is what runs.
     fn presets_view(&self, effect: &str, running: Option<&Map<String, Value>>) -> (Value, Value) {
+        // The running config, filled once, compared with every preset.
+        let running = running.map(|r| Self::filled(effect, r));
         let entry = |name: &Value, config: Map<String, Value>| {
             let mut out = json!({"name": name, "config": config});
-            if let Some(running) = running {
-                out["active"] = json!(same_preset_config(&config, &Self::filled(effect, running)));
+            if let Some(running) = &running {
+                out["active"] = json!(same_preset_config(&config, running));
             }
             out
         };

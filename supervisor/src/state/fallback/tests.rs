@@ -90,24 +90,29 @@ fn a_plain_set_cancels_and_nothing_before_means_cleared() {
     );
 }
 
-#[test]
-fn a_virtual_being_streamed_to_refuses_a_fallback_with_409() {
-    let mut s = with_dummies(&["strip"], 10);
+/// A virtual `combo` over all of `strip`, running: `strip`'s own virtual is streamed to.
+fn stream_to_strip(s: &mut State) {
     ok(
-        &mut s,
+        s,
         VirtualCommand::Save {
             id: None,
             config: Json::from_value(&json!({"name": "Combo"})),
         },
     );
     ok(
-        &mut s,
+        s,
         VirtualCommand::SetSegments {
             id: "combo".into(),
             segments: Json::from_value(&json!([["strip", 0, 9, false]])),
         },
     );
-    ok(&mut s, set("combo", "rainbow"));
+    ok(s, set("combo", "rainbow"));
+}
+
+#[test]
+fn a_virtual_being_streamed_to_refuses_a_fallback_with_409() {
+    let mut s = with_dummies(&["strip"], 10);
+    stream_to_strip(&mut s);
     let err = s.apply(with_fallback("strip", "singleColor")).unwrap_err();
     assert_eq!(err.kind, FailureKind::Conflict);
     assert_eq!(
@@ -119,21 +124,7 @@ fn a_virtual_being_streamed_to_refuses_a_fallback_with_409() {
 #[test]
 fn apply_global_effect_with_a_fallback_counts_streamed_to_virtuals_as_blocked() {
     let mut s = with_dummies(&["strip", "lamp"], 10);
-    ok(
-        &mut s,
-        VirtualCommand::Save {
-            id: None,
-            config: Json::from_value(&json!({"name": "Combo"})),
-        },
-    );
-    ok(
-        &mut s,
-        VirtualCommand::SetSegments {
-            id: "combo".into(),
-            segments: Json::from_value(&json!([["strip", 0, 9, false]])),
-        },
-    );
-    ok(&mut s, set("combo", "rainbow"));
+    stream_to_strip(&mut s);
     let out = ok(
         &mut s,
         EffectCommand::ApplyGlobalEffect {
