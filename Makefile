@@ -8,7 +8,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libasound2-dev pkg-config pulseaudio pulseaudio-utils alsa-utils libasound2-plugins
 ARGS ?=
 
-.PHONY: deps build run test unit e2e lint bench clean-bench ledfx-reference diff-ledfx
+.PHONY: deps build run test unit e2e lint bench clean-bench ledfx-reference diff-ledfx record-ws
 
 deps:
 	@missing=""; \
@@ -64,3 +64,8 @@ ledfx-reference:
 diff-ledfx: ledfx-reference
 	$(CARGO) build --workspace --bins
 	unshare --user --map-root-user --net sh -c 'ip link set lo up && ./target/debug/ledfx-rs-diff --ledfx $(LEDFX_VENV)/bin/ledfx $(ARGS)'
+
+# Records what LedFx 2.2.1 sends over its WebSocket for tests/fixtures/ws/script.json.
+record-ws: ledfx-reference
+	$(CARGO) build -p e2e-tests --bins
+	unshare --user --map-root-user --net sh -c 'ip link set lo up && ./target/debug/ledfx-rs-diff --ledfx $(LEDFX_VENV)/bin/ledfx --record-ws tests/fixtures/ledfx-2.2.1/websocket.json'

@@ -11,6 +11,7 @@
 //! * [`backend`] — the channel to the state owner (a real control socket, or a test double).
 //! * [`auth`] — the single authentication/authorisation layer every route passes.
 //! * [`origin`] — LedFx's Host/Origin policy and CORS, in front of everything.
+//! * [`ws`] — `/api/websocket`, LedFx's realtime protocol.
 
 pub mod auth;
 pub mod backend;
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod feed;
 pub mod origin;
 pub mod routes;
+pub mod ws;
 
 pub use backend::Backend;
 pub use routes::app;

@@ -81,12 +81,13 @@ async fn serve(
     tokio::spawn(write_loop(writer, out_rx, shutdown_tx.clone()));
     tokio::spawn(forward_calls(calls, out_tx.clone(), pending.clone()));
     let hub = Hub::default();
+    let ws = api_proc::ws::Bus::default();
     tokio::spawn(read_loop(reader, pending, hub.clone(), shutdown_tx.clone()));
     proto::stage::spawn_heartbeat(Box::new(segment), StageKind::Api);
     if out_tx.send(ToSupervisor::Ready).await.is_err() {
         return ExitCode::SupervisorGone;
     }
-    let app = api_proc::app(backend, hub, url);
+    let app = api_proc::app(backend, hub, ws.clone(), url);
     let mut stop = shutdown_rx.clone();
     // Handlers that care who is asking (the log post's rate limit) find the peer address.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -98,8 +99,19 @@ async fn serve(
         Ok(code) => code.unwrap_or(ExitCode::Ok),
         Err(_) => ExitCode::Internal,
     };
-    // Let in-flight requests finish, but never hold up the supervisor's shutdown.
-    let _ = tokio::time::timeout(Duration::from_millis(300), server).await;
+    // WebSocket clients hear `shutdown` and a close, as LedFx's do. Then let in-flight
+    // requests and those closes finish, but never hold up the supervisor's shutdown.
+    ws.close_all(&api_proc::ws::LedfxEvent::new(
+        "shutdown",
+        serde_json::Value::Null,
+    ));
+    let _ = tokio::time::timeout(Duration::from_millis(300), async {
+        let _ = server.await;
+        while !ws.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     code
 }
 

@@ -9,8 +9,12 @@
 //! Run it inside a network namespace (`make diff-ledfx` does) so LedFx's discovery
 //! endpoints multicast nowhere.
 //!
+//! With `--record-ws <file>` it instead runs the WebSocket session of
+//! `tests/fixtures/ws/script.json` against LedFx alone and writes what LedFx sent to `file`
+//! (`tests/tests/websocket.rs` compares ledfx-rs with that recording).
+//!
 //! Usage: `ledfx-rs-diff --ledfx <path of LedFx's ledfx script> [--script <requests.json>]
-//! [--out <report.md>]`.
+//! [--out <report.md>] [--record-ws <recording.json>]`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,7 +26,8 @@ use e2e_tests::{free_port, http_with, Ledfx};
 use serde_json::Value;
 
 const USAGE: &str =
-    "ledfx-rs-diff --ledfx <path to LedFx 2.2.1's `ledfx`> [--script <requests.json>] [--out <report.md>]";
+    "ledfx-rs-diff --ledfx <path to LedFx 2.2.1's `ledfx`> [--script <requests.json>] \
+     [--out <report.md>] [--record-ws <recording.json>]";
 
 /// One request of the run.
 #[derive(Debug, Clone)]
@@ -244,14 +249,48 @@ fn run(ledfx: &Path, script: &Path, out: &Path) -> Result<usize, String> {
     Ok(differing)
 }
 
+/// Runs the WebSocket script against LedFx and writes the recording.
+fn record_ws(ledfx: &Path, script: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(script).map_err(|e| format!("{}: {e}", script.display()))?;
+    let script: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", script.display()))?;
+    let steps = script["steps"]
+        .as_array()
+        .ok_or("the script has no \"steps\" list")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let port = free_port();
+    let mut reference = start_ledfx(ledfx, dir.path(), port)
+        .map_err(|e| format!("starting {}: {e}", ledfx.display()))?;
+    let result = if wait_ready(port, Duration::from_secs(90)) {
+        e2e_tests::ws_script::run(port, steps)
+    } else {
+        Err("LedFx did not answer /api/info within 90 s".into())
+    };
+    let _ = reference.kill();
+    let _ = reference.wait();
+    let recorded: Vec<Value> = result?
+        .into_iter()
+        .map(|r| serde_json::json!({"step": r.step, "what": r.what, "got": r.got}))
+        .collect();
+    let recording = serde_json::json!({
+        "about": "What LedFx 2.2.1 sent for tests/fixtures/ws/script.json, normalised (tests/src/ws_script.rs). Written by `make record-ws`; do not edit by hand.",
+        "recorded": recorded,
+    });
+    let text = serde_json::to_string_pretty(&recording).map_err(|e| e.to_string())?;
+    std::fs::write(out, text + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("recorded {} steps into {}", recorded.len(), out.display());
+    Ok(())
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut ledfx, mut script, mut out) = (None, None, None);
+    let (mut ledfx, mut script, mut out, mut record) = (None, None, None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--ledfx" => ledfx = args.next().map(PathBuf::from),
             "--script" => script = args.next().map(PathBuf::from),
             "--out" => out = args.next().map(PathBuf::from),
+            "--record-ws" => record = args.next().map(PathBuf::from),
             _ => {
                 eprintln!("unknown argument {arg}\nusage: {USAGE}");
                 std::process::exit(2);
@@ -263,6 +302,14 @@ fn main() {
         std::process::exit(2);
     };
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(record) = record {
+        let script = script.unwrap_or_else(|| here.join("fixtures/ws/script.json"));
+        if let Err(e) = record_ws(&ledfx, &script, &record) {
+            eprintln!("ledfx-rs-diff: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let script = script.unwrap_or_else(|| here.join("fixtures/diff/requests.json"));
     let out = out.unwrap_or_else(|| here.join("../target/ledfx-diff.md"));
     match run(&ledfx, &script, &out) {

@@ -4,10 +4,13 @@
 //! directory, so `cargo build --workspace --bins` must have run) with a fresh config directory
 //! and a free port; [`http`] speaks plain HTTP/1.1 to it; [`DdpReceiver`] receives and
 //! reassembles DDP frames on a UDP socket on 127.0.0.1; [`children`] reads the process tree
-//! from /proc; [`sse::EventStream`] follows a Server-Sent Events endpoint.
+//! from /proc; [`sse::EventStream`] follows a Server-Sent Events endpoint; [`ws::WsClient`]
+//! speaks LedFx's WebSocket protocol and [`ws_script`] runs a scripted WebSocket session.
 
 pub mod shape;
 pub mod sse;
+pub mod ws;
+pub mod ws_script;
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

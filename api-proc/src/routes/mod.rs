@@ -44,15 +44,20 @@ pub struct AppState {
     pub url: String,
     /// When each client address last had a `POST /api/log` accepted.
     pub log_posts: log::RateLimit,
+    /// The LedFx WebSocket clients and their subscriptions.
+    pub ws: crate::ws::Bus,
 }
 
-/// The full router: one line per resource group.
-pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
+/// The full router: one line per resource group. Starts the task that turns the change
+/// feed into WebSocket events, so it must be called inside the runtime.
+pub fn app(backend: Backend, hub: Hub, ws: crate::ws::Bus, url: String) -> Router {
+    tokio::spawn(crate::ws::feed::follow(hub.clone(), ws.clone()));
     let state = AppState {
         backend,
         hub,
         url,
         log_posts: log::RateLimit::default(),
+        ws,
     };
     let routes = Router::new()
         .merge(system::routes())
@@ -68,6 +73,7 @@ pub fn app(backend: Backend, hub: Hub, url: String) -> Router {
         .merge(tools::routes())
         .merge(utility::routes())
         .merge(events::routes())
+        .merge(crate::ws::routes())
         .fallback(|| async { envelope::not_found() })
         .with_state(state.clone());
     // The layers wrap the routes as one service, so they see each response as axum finished

@@ -32,7 +32,15 @@ fn router(
         }
     });
     let hub = crate::feed::Hub::default();
-    (app(backend, hub, "http://localhost:8888".into()), seen)
+    (
+        app(
+            backend,
+            hub,
+            crate::ws::Bus::default(),
+            "http://localhost:8888".into(),
+        ),
+        seen,
+    )
 }
 
 async fn send(

@@ -16,36 +16,6 @@ use crate::config::VirtualEntry;
 /// `config_updated`.
 const COLOR_KEYS: [&str; 2] = ["user_colors", "user_gradients"];
 
-/// LedFx's effect instance id (`singleColor`, `singleColor-1`, …): running instances of a
-/// type are numbered in the order they were created.
-pub fn effect_id(state: &State, virtual_id: &str) -> String {
-    let Some(effect_type) = state
-        .doc
-        .virtual_entry(virtual_id)
-        .and_then(|v| v.effect.as_ref())
-        .map(|e| e.effect_type.clone())
-    else {
-        return String::new();
-    };
-    let mine = state.instance_of(virtual_id);
-    let older = state
-        .doc
-        .virtuals
-        .iter()
-        .filter(|v| {
-            v.effect
-                .as_ref()
-                .is_some_and(|e| e.effect_type == effect_type)
-        })
-        .filter(|v| state.instance_of(&v.id) < mine)
-        .count();
-    if older == 0 {
-        effect_type
-    } else {
-        format!("{effect_type}-{older}")
-    }
-}
-
 fn effect_set(before: &State, after: &State, v: &VirtualEntry) -> Option<Event> {
     let effect = v.effect.as_ref()?;
     let was = before.doc.virtual_entry(&v.id);
@@ -55,7 +25,7 @@ fn effect_set(before: &State, after: &State, v: &VirtualEntry) -> Option<Event> 
         effect_name: render_proc::effect_name(&effect.effect_type)
             .unwrap_or(&effect.effect_type)
             .to_owned(),
-        effect_id: effect_id(after, &v.id),
+        effect_id: after.effect_instance_id(&v.id),
         was_active: was.is_some_and(State::shown_active),
         was_streaming: was.is_some_and(|w| before.streaming(w)),
     })
@@ -129,7 +99,7 @@ pub fn between(before: &State, after: &State) -> Vec<Event> {
             (_, Some(_)) if new_instance => events.extend(effect_set(before, after, v)),
             (Some(a), Some(b)) if a != b => events.push(Event::EffectUpdated {
                 virtual_id: v.id.clone(),
-                effect_id: effect_id(after, &v.id),
+                effect_id: after.effect_instance_id(&v.id),
             }),
             (Some(_), None) => events.push(Event::EffectCleared {
                 virtual_id: v.id.clone(),

@@ -60,8 +60,8 @@ pub struct State {
     slots: BTreeMap<String, (u16, u64)>,
     /// The generation the next slot assignment gets.
     next_generation: u64,
-    /// Effect instance number of each virtual's running effect.
-    instances: BTreeMap<String, u64>,
+    /// Each virtual's running effect instance: its creation number and LedFx's id for it.
+    instances: BTreeMap<String, (u64, String)>,
     next_instance: u64,
     /// Where the search for a free slot starts: slots are handed out round-robin so a freed
     /// slot (which still holds its last frame) is reused as late as possible.
@@ -315,11 +315,15 @@ impl State {
                 .iter()
                 .any(|v| &v.id == id && v.effect.is_some())
         });
-        for v in &self.doc.virtuals {
-            if v.effect.is_some() && !self.instances.contains_key(&v.id) {
-                self.instances.insert(v.id.clone(), self.next_instance);
-                self.next_instance += 1;
-            }
+        let unnumbered: Vec<String> = self
+            .doc
+            .virtuals
+            .iter()
+            .filter(|v| v.effect.is_some() && !self.instances.contains_key(&v.id))
+            .map(|v| v.id.clone())
+            .collect();
+        for id in unnumbered {
+            self.new_instance(&id);
         }
     }
 
@@ -344,15 +348,43 @@ impl State {
         self.sync_runtime();
     }
 
+    /// Numbers the virtual's (new) running effect. Its id is LedFx's: the first of
+    /// `<type>`, `<type>-1`, … that no running instance holds — counting the one it replaces,
+    /// which LedFx still runs when it creates the new one.
     fn new_instance(&mut self, virtual_id: &str) {
+        let Some(effect_type) = self
+            .doc
+            .virtual_entry(virtual_id)
+            .and_then(|v| v.effect.as_ref())
+            .map(|e| e.effect_type.clone())
+        else {
+            self.instances.remove(virtual_id);
+            return;
+        };
+        let taken = |candidate: &str| self.instances.values().any(|(_, id)| id == candidate);
+        let mut id = effect_type.clone();
+        let mut n = 0;
+        while taken(&id) {
+            n += 1;
+            id = format!("{effect_type}-{n}");
+        }
         self.instances
-            .insert(virtual_id.to_owned(), self.next_instance);
+            .insert(virtual_id.to_owned(), (self.next_instance, id));
         self.next_instance += 1;
     }
 
     /// The effect instance number of a virtual's running effect (0 when none).
     pub fn instance_of(&self, virtual_id: &str) -> u64 {
-        self.instances.get(virtual_id).copied().unwrap_or(0)
+        self.instances.get(virtual_id).map_or(0, |(n, _)| *n)
+    }
+
+    /// LedFx's id of a virtual's running effect (`singleColor`, `singleColor-1`, …; empty
+    /// when none).
+    pub fn effect_instance_id(&self, virtual_id: &str) -> String {
+        self.instances
+            .get(virtual_id)
+            .map(|(_, id)| id.clone())
+            .unwrap_or_default()
     }
 
     /// The state the stages run.

@@ -461,3 +461,36 @@ fn randomize_sets_random_values_but_keeps_brightness_and_the_running_type() {
         .collect();
     assert!(speeds.len() > 1, "random speeds: {speeds:?}");
 }
+
+#[test]
+fn effect_instance_ids_are_the_first_free_ones_counting_the_instance_being_replaced() {
+    let mut s = super::test_support::with_dummies(&["a", "b"], 10);
+    let set = |s: &mut State, virtual_id: &str, effect_type: &str| {
+        ok(
+            s,
+            EffectCommand::Set {
+                virtual_id: virtual_id.into(),
+                effect_type: effect_type.into(),
+                config: EffectConfigArg::Given(Json::from_value(&json!({}))),
+            },
+        );
+        s.effect_instance_id(virtual_id)
+    };
+    assert_eq!(set(&mut s, "a", "singleColor"), "singleColor");
+    assert_eq!(set(&mut s, "b", "singleColor"), "singleColor-1");
+    // `a`'s old instance still runs when its new one is made, as in LedFx.
+    assert_eq!(set(&mut s, "a", "singleColor"), "singleColor-2");
+    assert_eq!(set(&mut s, "a", "singleColor"), "singleColor");
+    ok(
+        &mut s,
+        EffectCommand::Clear {
+            virtual_id: "b".into(),
+        },
+    );
+    assert_eq!(s.effect_instance_id("b"), "");
+    assert_eq!(
+        set(&mut s, "b", "singleColor"),
+        "singleColor-1",
+        "freed ids are reused"
+    );
+}
