@@ -66,8 +66,7 @@ struct Inner {
     snapshot: Option<Snapshot>,
     /// Changes after `snapshot`, consecutive, at most [`RECENT`].
     recent: VecDeque<Arc<Change>>,
-    /// The current values of the config keys api-proc itself acts on
-    /// ([`crate::origin::SETTINGS_KEYS`]).
+    /// The current values of the config keys api-proc itself acts on (see [`api_settings`]).
     api_settings: Arc<Map<String, Value>>,
 }
 
@@ -213,10 +212,12 @@ impl Hub {
     }
 }
 
-/// The keys of [`crate::origin::SETTINGS_KEYS`] found in `config`.
+/// The keys api-proc acts on ([`crate::origin::SETTINGS_KEYS`] and
+/// [`crate::ws::preview::SETTINGS_KEYS`]) found in `config`.
 fn api_settings(config: &Map<String, Value>) -> Map<String, Value> {
     crate::origin::SETTINGS_KEYS
         .iter()
+        .chain(&crate::ws::preview::SETTINGS_KEYS)
         .filter_map(|k| config.get(*k).map(|v| ((*k).to_owned(), v.clone())))
         .collect()
 }

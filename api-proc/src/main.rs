@@ -12,6 +12,7 @@ use proto::api::ApiReply;
 use proto::control::{r#async as framing, ToStage, ToSupervisor};
 use proto::exit::ExitCode;
 use proto::layout::Segment;
+use proto::pipeline::PipelineState;
 use proto::stage::StageKind;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -82,7 +83,29 @@ async fn serve(
     tokio::spawn(forward_calls(calls, out_tx.clone(), pending.clone()));
     let hub = Hub::default();
     let ws = api_proc::ws::Bus::default();
-    tokio::spawn(read_loop(reader, pending, hub.clone(), shutdown_tx.clone()));
+    let (pipeline_tx, pipeline_rx) = watch::channel(None);
+    tokio::spawn(read_loop(
+        reader,
+        pending,
+        hub.clone(),
+        pipeline_tx,
+        shutdown_tx.clone(),
+    ));
+    match segment.duplicate() {
+        Ok(segment) => {
+            let visualiser = api_proc::ws::visualiser::Visualiser {
+                segment,
+                pipeline: pipeline_rx,
+                bus: ws.clone(),
+                hub: hub.clone(),
+            };
+            tokio::spawn(visualiser.run());
+        }
+        // The API works without the live preview; say so once.
+        Err(e) => {
+            tracing::error!(error = %e, "mapping shared memory for the live preview failed; no visualisation_update events")
+        }
+    }
     proto::stage::spawn_heartbeat(Box::new(segment), StageKind::Api);
     if out_tx.send(ToSupervisor::Ready).await.is_err() {
         return ExitCode::SupervisorGone;
@@ -168,6 +191,7 @@ async fn read_loop(
     mut reader: OwnedReadHalf,
     pending: Pending,
     hub: Hub,
+    pipeline: watch::Sender<Option<Arc<PipelineState>>>,
     shutdown: watch::Sender<Option<ExitCode>>,
 ) {
     loop {
@@ -187,6 +211,9 @@ async fn read_loop(
                     tracing::error!(error = %e, "unreadable change-feed item; are api-proc and the supervisor from the same build?")
                 }
             },
+            Ok(ToStage::State(state)) => {
+                let _ = pipeline.send(Some(Arc::new(state)));
+            }
             Ok(ToStage::Shutdown) => {
                 let _ = shutdown.send(Some(ExitCode::Ok));
                 return;

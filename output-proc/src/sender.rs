@@ -138,20 +138,6 @@ pub fn send_frame(
     outcome
 }
 
-/// Fits a published frame to the device: pads with black or truncates to `pixel_count`
-/// pixels, then rotates by `center_offset` pixels (positive = towards higher indices).
-pub fn prepare_frame(src: &[u8], pixel_count: u32, center_offset: i32, out: &mut Vec<u8>) {
-    let pixels = pixel_count as usize;
-    let len = pixels * 3;
-    out.clear();
-    out.extend_from_slice(&src[..src.len().min(len)]);
-    out.resize(len, 0);
-    if pixels > 1 {
-        let shift = i64::from(center_offset).rem_euclid(pixels as i64) as usize;
-        out.rotate_right(shift * 3);
-    }
-}
-
 /// Everything a device task needs.
 pub struct DeviceTask {
     pub spec: DeviceSpec,
@@ -233,7 +219,7 @@ impl DeviceTask {
                     // A frame of another generation was left in this (reused) slot by the
                     // device that had it before: for this device it is "nothing yet".
                     if meta.generation == self.spec.generation {
-                        prepare_frame(
+                        proto::pipeline::fit_device_frame(
                             &scratch,
                             self.spec.pixel_count,
                             self.spec.center_offset,
@@ -266,26 +252,6 @@ impl DeviceTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_are_padded_truncated_and_rotated() {
-        let mut out = Vec::new();
-        prepare_frame(&[1, 1, 1, 2, 2, 2], 3, 0, &mut out);
-        assert_eq!(out, [1, 1, 1, 2, 2, 2, 0, 0, 0]);
-        prepare_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 2, 0, &mut out);
-        assert_eq!(out, [1, 1, 1, 2, 2, 2]);
-        // Positive offset moves pixel 0 towards higher indices (numpy.roll).
-        prepare_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 3, 1, &mut out);
-        assert_eq!(out, [3, 3, 3, 1, 1, 1, 2, 2, 2]);
-        prepare_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 3, -1, &mut out);
-        assert_eq!(out, [2, 2, 2, 3, 3, 3, 1, 1, 1]);
-        prepare_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 3, 7, &mut out);
-        assert_eq!(out, [3, 3, 3, 1, 1, 1, 2, 2, 2]);
-        prepare_frame(&[9, 9, 9], 1, -5, &mut out);
-        assert_eq!(out, [9, 9, 9]);
-        prepare_frame(&[], 2, i32::MIN, &mut out);
-        assert_eq!(out, [0; 6]);
-    }
 
     #[tokio::test]
     async fn ip_literals_and_localhost_resolve() {

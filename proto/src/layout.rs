@@ -5,8 +5,14 @@
 //! offset 64       heartbeats: per stage [beats, 3 reserved words]
 //! offset 4096     audio slot: the latest AudioFrame
 //! DEVICE_STATS    per device slot: [frames_sent, send_errors, last_send_ns, reserved]
+//! VIS_WANTED      per virtual visualisation slot: [wanted_until_ns]
 //! PIXELS          per device slot: a FrameSlot of up to MAX_PIXELS_PER_DEVICE RGB pixels
+//! VIS_PIXELS      per virtual visualisation slot: a FrameSlot of the same size
 //! ```
+//!
+//! Virtual frames exist only for the live preview: api-proc marks the slots a client watches
+//! as wanted (until a time a little ahead), and render-proc copies a virtual's frame only
+//! while its slot is wanted, so an unwatched virtual costs nothing.
 //!
 //! The pixel area is large (tens of MiB) but memfd pages are only backed by memory once
 //! written, so an installation with a few small strips uses a few pages.
@@ -21,11 +27,13 @@ use crate::stage::StageKind;
 /// Identifies a ledfx-rs segment ("LEDFXRS" + 0).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
 /// Bumped whenever anything in this file (or the slot format of `slot.rs`) changes meaning.
-/// 2: frame buffers carry a generation word.
-pub const LAYOUT_VERSION: u64 = 2;
+/// 2: frame buffers carry a generation word. 3: virtual visualisation slots.
+pub const LAYOUT_VERSION: u64 = 3;
 /// How many devices can be driven at once.
 pub const MAX_DEVICE_SLOTS: usize = 512;
-/// Largest pixel count of one device.
+/// How many virtuals can be visualised at once.
+pub const MAX_VIS_SLOTS: usize = 512;
+/// Largest pixel count of one device (and of one visualised virtual frame).
 pub const MAX_PIXELS_PER_DEVICE: usize = 16_384;
 /// Bytes of one device frame at full size (RGB, one byte per channel).
 pub const DEVICE_FRAME_BYTES: usize = MAX_PIXELS_PER_DEVICE * 3;
@@ -37,14 +45,19 @@ const AUDIO_OFFSET: usize = PAGE;
 const AUDIO_WORDS: usize = slot_words(AUDIO_FRAME_BYTES);
 const DEVICE_STATS_OFFSET: usize = round_up(AUDIO_OFFSET + AUDIO_WORDS * 8, PAGE);
 const DEVICE_STATS_WORDS: usize = 4;
-const PIXELS_OFFSET: usize = round_up(
+const VIS_WANTED_OFFSET: usize = round_up(
     DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8,
     PAGE,
 );
+const PIXELS_OFFSET: usize = round_up(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8, PAGE);
 const PIXEL_SLOT_WORDS: usize = slot_words(DEVICE_FRAME_BYTES);
+const VIS_PIXELS_OFFSET: usize = round_up(
+    PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8,
+    PAGE,
+);
 /// Total size of the segment in bytes.
 pub const SEGMENT_BYTES: usize = round_up(
-    PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8,
+    VIS_PIXELS_OFFSET + MAX_VIS_SLOTS * PIXEL_SLOT_WORDS * 8,
     PAGE,
 );
 
@@ -52,8 +65,10 @@ pub const SEGMENT_BYTES: usize = round_up(
 const _: () = {
     assert!(HEARTBEAT_OFFSET + 4 * HEARTBEAT_WORDS * 8 <= AUDIO_OFFSET);
     assert!(AUDIO_OFFSET + AUDIO_WORDS * 8 <= DEVICE_STATS_OFFSET);
-    assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= PIXELS_OFFSET);
-    assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
+    assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= VIS_WANTED_OFFSET);
+    assert!(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8 <= PIXELS_OFFSET);
+    assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= VIS_PIXELS_OFFSET);
+    assert!(VIS_PIXELS_OFFSET + MAX_VIS_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
 };
 
 const fn round_up(value: usize, to: usize) -> usize {
@@ -147,6 +162,27 @@ impl Segment {
         FrameSlot::new(self.shm.words(offset, PIXEL_SLOT_WORDS), DEVICE_FRAME_BYTES)
     }
 
+    /// The frame slot of virtual visualisation slot `index` (`index < MAX_VIS_SLOTS`).
+    pub fn vis_slot(&self, index: u16) -> FrameSlot<'_> {
+        let index = usize::from(index);
+        assert!(
+            index < MAX_VIS_SLOTS,
+            "visualisation slot {index} out of range"
+        );
+        let offset = VIS_PIXELS_OFFSET + index * PIXEL_SLOT_WORDS * 8;
+        FrameSlot::new(self.shm.words(offset, PIXEL_SLOT_WORDS), DEVICE_FRAME_BYTES)
+    }
+
+    /// Until when (monotonic ns) someone watches visualisation slot `index`.
+    pub fn vis_wanted(&self, index: u16) -> &AtomicU64 {
+        let index = usize::from(index);
+        assert!(
+            index < MAX_VIS_SLOTS,
+            "visualisation slot {index} out of range"
+        );
+        &self.shm.words(VIS_WANTED_OFFSET + index * 8, 1)[0]
+    }
+
     /// Output counters of device slot `index`.
     pub fn device_stats(&self, index: u16) -> DeviceStats<'_> {
         let index = usize::from(index);
@@ -231,6 +267,11 @@ mod tests {
         let mut out = Vec::new();
         other.device_slot(511).read_latest(&mut out).unwrap();
         assert_eq!(out, [1, 2, 3]);
+        seg.vis_slot(511).publish(&[4, 5, 6], 6);
+        other.vis_slot(511).read_latest(&mut out).unwrap();
+        assert_eq!(out, [4, 5, 6]);
+        seg.vis_wanted(7).store(99, Ordering::Relaxed);
+        assert_eq!(other.vis_wanted(7).load(Ordering::Relaxed), 99);
         seg.heartbeat(StageKind::Render).beat();
         assert_eq!(other.heartbeat(StageKind::Render).beats(), 1);
         assert_eq!(other.heartbeat(StageKind::Audio).beats(), 0);

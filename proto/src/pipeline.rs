@@ -83,6 +83,18 @@ pub struct VirtualSpec {
     pub effect: Option<EffectSpec>,
     /// The runtime tools of `/api/virtuals_tools` (never saved).
     pub tools: VirtualTools,
+    /// Where render-proc copies the virtual's frames while a client watches its live
+    /// preview (`None` when all visualisation slots are taken).
+    pub vis: Option<VisSlot>,
+}
+
+/// A virtual's visualisation slot in shared memory (`layout::Segment::vis_slot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisSlot {
+    pub slot: u16,
+    /// Changes whenever the slot is handed to a (new) virtual, so a frame another virtual left
+    /// in a reused slot is never shown as this one's.
+    pub generation: u64,
 }
 
 /// Runtime tools on a virtual (`/api/virtuals_tools`, ledfx-api.md §3.16–§3.17).
@@ -336,9 +348,44 @@ impl std::str::FromStr for AudioSource {
     }
 }
 
+/// Fits a published device frame to the device (what output-proc sends, and the device frame
+/// the live preview shows): pads with black or truncates to `pixel_count`
+/// pixels, then rotates by `center_offset` pixels (positive = towards higher indices).
+pub fn fit_device_frame(src: &[u8], pixel_count: u32, center_offset: i32, out: &mut Vec<u8>) {
+    let pixels = pixel_count as usize;
+    let len = pixels * 3;
+    out.clear();
+    out.extend_from_slice(&src[..src.len().min(len)]);
+    out.resize(len, 0);
+    if pixels > 1 {
+        let shift = i64::from(center_offset).rem_euclid(pixels as i64) as usize;
+        out.rotate_right(shift * 3);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_are_padded_truncated_and_rotated() {
+        let mut out = Vec::new();
+        fit_device_frame(&[1, 1, 1, 2, 2, 2], 3, 0, &mut out);
+        assert_eq!(out, [1, 1, 1, 2, 2, 2, 0, 0, 0]);
+        fit_device_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 2, 0, &mut out);
+        assert_eq!(out, [1, 1, 1, 2, 2, 2]);
+        // Positive offset moves pixel 0 towards higher indices (numpy.roll).
+        fit_device_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 3, 1, &mut out);
+        assert_eq!(out, [3, 3, 3, 1, 1, 1, 2, 2, 2]);
+        fit_device_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 3, -1, &mut out);
+        assert_eq!(out, [2, 2, 2, 3, 3, 3, 1, 1, 1]);
+        fit_device_frame(&[1, 1, 1, 2, 2, 2, 3, 3, 3], 3, 7, &mut out);
+        assert_eq!(out, [3, 3, 3, 1, 1, 1, 2, 2, 2]);
+        fit_device_frame(&[9, 9, 9], 1, -5, &mut out);
+        assert_eq!(out, [9, 9, 9]);
+        fit_device_frame(&[], 2, i32::MIN, &mut out);
+        assert_eq!(out, [0; 6]);
+    }
 
     #[test]
     fn audio_sources_parse() {

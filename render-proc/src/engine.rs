@@ -28,6 +28,9 @@
 //!   written or published, but effects and transitions keep running.
 //! * The device's own `center_offset` is not applied here: output-proc rotates just before
 //!   sending (see `DeviceSpec::center_offset`).
+//! * While api-proc marks a virtual's visualisation slot as wanted, each of its frames is also
+//!   copied there for the live preview (`vis.rs`); preview-only virtuals included, paused
+//!   ones not.
 //! * Every device frame is published tagged with its `DeviceSpec::generation`, and a buffer
 //!   whose slot was handed to another device (a new generation) starts black. output-proc
 //!   sends only frames of the generation it knows, so a frame a deleted device left in a
@@ -169,6 +172,8 @@ struct VirtualRunner {
     /// The last `force_color` paint seen, and one waiting to be drawn.
     painted: u64,
     pending_paint: Option<Pixel>,
+    /// The last frame as the live preview shows it (reused buffer).
+    vis_bytes: Vec<u8>,
 }
 
 impl VirtualRunner {
@@ -194,6 +199,7 @@ impl VirtualRunner {
             // A paint that predates this runner (render-proc restarted) is not drawn again.
             painted: spec.tools.paint.as_ref().map_or(0, |p| p.seq),
             pending_paint: None,
+            vis_bytes: Vec::new(),
         }
     }
 
@@ -604,6 +610,21 @@ impl Engine {
             stats.frames_rendered += 1;
             if v.schedule(now) {
                 stats.late_frames += 1;
+            }
+            if let Some(vis) = v.spec.vis.filter(|_| !*paused) {
+                let now_ns = proto::monotonic_ns();
+                if crate::vis::wanted(segment, vis, now_ns) {
+                    let (group, pixels) = (v.layout.group, v.layout.pixel_count);
+                    crate::vis::publish(
+                        segment,
+                        vis,
+                        &v.frame,
+                        group,
+                        pixels,
+                        &mut v.vis_bytes,
+                        now_ns,
+                    );
+                }
             }
             if !*paused && !v.spec.preview_only {
                 v.write_devices(devices);

@@ -25,6 +25,7 @@
 //! * `engine` — the per-virtual render loop over shared memory (§4.1).
 //! * `rng` — the small generator behind transition masks and colour cycling.
 //! * `tools` — oneshot flashes and calibration of `/api/virtuals_tools`.
+//! * `vis` — virtual frames for the live preview, only while someone watches.
 
 #[cfg(feature = "stage")]
 pub mod audio;
@@ -47,6 +48,8 @@ pub mod schema;
 pub mod tools;
 #[cfg(feature = "stage")]
 pub mod transition;
+#[cfg(feature = "stage")]
+pub mod vis;
 
 pub use effects::{effect_name, effect_types, validate_effect_config};
 #[cfg(feature = "stage")]

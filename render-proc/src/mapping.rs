@@ -188,6 +188,7 @@ mod tests {
             active: true,
             effect: None,
             tools: Default::default(),
+            vis: None,
         }
     }
 

@@ -52,6 +52,7 @@ fn state(effect_type: &str, config_json: &str) -> PipelineState {
                 instance: 1,
             }),
             tools: Default::default(),
+            vis: None,
         }],
         global_brightness: 1.0,
         paused: false,

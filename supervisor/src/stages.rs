@@ -405,8 +405,9 @@ async fn serve_connection(
             }
         }
     });
-    // Pipeline stages get every new pipeline state; api-proc gets the change feed.
-    let forwarder = if kind != StageKind::Api {
+    // Every stage gets every new pipeline state (api-proc reads the slots of the live
+    // preview from it); api-proc also gets the change feed.
+    let forwarder = {
         let to_stage = to_stage.clone();
         tokio::spawn(async move {
             while states.changed().await.is_ok() {
@@ -416,9 +417,9 @@ async fn serve_connection(
                 }
             }
         })
-    } else {
-        tokio::spawn(forward_feed(env.owner.clone(), to_stage.clone()))
     };
+    let feed = (kind == StageKind::Api)
+        .then(|| tokio::spawn(forward_feed(env.owner.clone(), to_stage.clone())));
     loop {
         match framing::read_msg::<ToSupervisor>(&mut reader).await {
             Ok(ToSupervisor::Ready) => {
@@ -446,6 +447,9 @@ async fn serve_connection(
     }
     writer_task.abort();
     forwarder.abort();
+    if let Some(feed) = feed {
+        feed.abort();
+    }
 }
 
 /// The change feed to api-proc: a snapshot, then every change after it, in order. If

@@ -221,6 +221,23 @@ impl Bus {
             .any(|c| c.subscriptions.iter().any(|s| s.event_type == event_type))
     }
 
+    /// The `(vis_id, is_device)` filter values of every `visualisation_update` subscription
+    /// (`None`: that key is not filtered on).
+    pub fn visualisation_wants(&self) -> Vec<(Option<Value>, Option<Value>)> {
+        self.lock()
+            .by_id
+            .values()
+            .flat_map(|c| &c.subscriptions)
+            .filter(|s| s.event_type == VISUALISATION_UPDATE)
+            .map(|s| {
+                (
+                    s.filter.get("vis_id").cloned(),
+                    s.filter.get("is_device").cloned(),
+                )
+            })
+            .collect()
+    }
+
     /// `set_client_info`: stores the client's info, resolving a name another client uses with
     /// ` (2)`, ` (3)`, …; an empty name becomes `Client-<first 8 of the id>`.
     pub fn set_info(

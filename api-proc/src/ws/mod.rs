@@ -5,6 +5,8 @@
 //! * [`message`] — reading a client frame; [`commands`] — what each command does;
 //!   [`broadcast`] — the client-to-client messaging checks.
 //! * [`feed`] — the change feed turned into LedFx events.
+//! * [`visualiser`] — live pixels from shared memory; [`preview`] shapes, shrinks and
+//!   encodes them ([`resample`] is Pillow's bilinear resize).
 //!
 //! Each socket is served by one task that alternates between the client's frames and its
 //! outbox, so a client that stops reading only stalls itself.
@@ -15,6 +17,9 @@ pub mod commands;
 pub mod feed;
 pub mod message;
 pub mod outbox;
+pub mod preview;
+pub mod resample;
+pub mod visualiser;
 
 use std::net::SocketAddr;
 

@@ -43,6 +43,7 @@ fn virtual_on(id: &str, segments: &[(u16, u32, u32)], effect: Option<EffectSpec>
         active: effect.is_some(),
         effect,
         tools: Default::default(),
+        vis: None,
     }
 }
 
@@ -273,4 +274,39 @@ fn brightness_offset_and_gap_segments_apply() {
         let expected: Vec<u8> = px.iter().map(|c| (c * 0.25) as u8).collect();
         assert_eq!(&bytes[k * 3..k * 3 + 3], &expected[..], "pixel {k}");
     }
+}
+
+#[test]
+fn a_virtual_frame_reaches_its_visualisation_slot_only_while_wanted() {
+    use proto::pipeline::VisSlot;
+    let seg = Segment::create().unwrap();
+    let mut engine = Engine::new();
+    let mut v = virtual_on("v", &[(0, 0, 2)], color("#00ff00", 1));
+    v.preview_only = true;
+    v.grouping = 2;
+    v.vis = Some(VisSlot {
+        slot: 4,
+        generation: 3,
+    });
+    engine.apply_state(&state(vec![device("a", 0, 3, 62)], vec![v]));
+    let vis = |seg: &Segment| {
+        let mut out = Vec::new();
+        seg.vis_slot(4)
+            .read_latest(&mut out)
+            .map(|meta| (out, meta.generation))
+    };
+    let t0 = Instant::now();
+    engine.tick(&seg, t0);
+    assert!(vis(&seg).is_none(), "no one watches yet");
+    seg.vis_wanted(4).store(
+        proto::monotonic_ns() + 10_000_000_000,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    engine.tick(&seg, t0 + Duration::from_millis(16));
+    // Three physical pixels of a preview-only virtual (two effect pixels, grouped by two).
+    assert_eq!(vis(&seg), Some((vec![0, 255, 0, 0, 255, 0, 0, 255, 0], 3)));
+    assert!(
+        read(&seg, 0).is_none(),
+        "preview-only: the device gets nothing"
+    );
 }

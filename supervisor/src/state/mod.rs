@@ -40,7 +40,7 @@ pub mod virtuals;
 use std::collections::BTreeMap;
 
 use proto::api::{ApiCall, ApiFailure, ApiReply, Command, Json};
-use proto::layout::MAX_DEVICE_SLOTS;
+use proto::layout::{MAX_DEVICE_SLOTS, MAX_VIS_SLOTS};
 use proto::pipeline::{AudioSource, PipelineState};
 use serde_json::Value;
 
@@ -60,6 +60,9 @@ pub struct State {
     slots: BTreeMap<String, (u16, u64)>,
     /// The generation the next slot assignment gets.
     next_generation: u64,
+    /// Visualisation slot of each virtual (for the live preview), and its generation.
+    vis_slots: BTreeMap<String, (u16, u64)>,
+    next_vis_slot: u16,
     /// Each virtual's running effect instance: its creation number and LedFx's id for it.
     instances: BTreeMap<String, (u64, String)>,
     next_instance: u64,
@@ -270,6 +273,8 @@ impl State {
             boot: format!("{:016x}", rand::random::<u64>()),
             slots: BTreeMap::new(),
             next_generation: 1,
+            vis_slots: BTreeMap::new(),
+            next_vis_slot: 0,
             instances: BTreeMap::new(),
             next_instance: 1,
             next_slot: 0,
@@ -291,24 +296,22 @@ impl State {
     /// Assigns slots to new devices, frees those of removed devices, and numbers effects that
     /// have no instance yet.
     fn sync_runtime(&mut self) {
-        self.slots
-            .retain(|id, _| self.doc.devices.iter().any(|d| &d.id == id));
-        let slots = MAX_DEVICE_SLOTS as u16;
-        for device in &self.doc.devices {
-            if !self.slots.contains_key(&device.id) {
-                let used: std::collections::BTreeSet<u16> =
-                    self.slots.values().map(|(slot, _)| *slot).collect();
-                let free = (0..slots)
-                    .map(|i| (self.next_slot + i) % slots)
-                    .find(|s| !used.contains(s));
-                if let Some(free) = free {
-                    self.slots
-                        .insert(device.id.clone(), (free, self.next_generation));
-                    self.next_generation += 1;
-                    self.next_slot = (free + 1) % slots;
-                }
-            }
-        }
+        let devices: Vec<&str> = self.doc.devices.iter().map(|d| d.id.as_str()).collect();
+        assign_slots(
+            &mut self.slots,
+            &devices,
+            MAX_DEVICE_SLOTS as u16,
+            &mut self.next_slot,
+            &mut self.next_generation,
+        );
+        let virtuals: Vec<&str> = self.doc.virtuals.iter().map(|v| v.id.as_str()).collect();
+        assign_slots(
+            &mut self.vis_slots,
+            &virtuals,
+            MAX_VIS_SLOTS as u16,
+            &mut self.next_vis_slot,
+            &mut self.next_generation,
+        );
         self.instances.retain(|id, _| {
             self.doc
                 .virtuals
@@ -412,6 +415,34 @@ impl State {
     /// [`State::apply_call`] for a typed command.
     pub fn apply<C: Command>(&mut self, command: C) -> ApiReply {
         self.apply_call(&ApiCall::new(&command))
+    }
+}
+
+/// Keeps the slots of `ids` that have one, frees the others, and gives each new id a free
+/// slot with a new generation. Slots are handed out round-robin from `next_slot`, so a freed
+/// slot (which still holds its last frame) is reused as late as possible; an id finds no
+/// slot when all `capacity` are taken.
+fn assign_slots(
+    slots: &mut BTreeMap<String, (u16, u64)>,
+    ids: &[&str],
+    capacity: u16,
+    next_slot: &mut u16,
+    next_generation: &mut u64,
+) {
+    slots.retain(|id, _| ids.contains(&id.as_str()));
+    for id in ids {
+        if slots.contains_key(*id) {
+            continue;
+        }
+        let used: std::collections::BTreeSet<u16> = slots.values().map(|(slot, _)| *slot).collect();
+        let free = (0..capacity)
+            .map(|i| (*next_slot + i) % capacity)
+            .find(|s| !used.contains(s));
+        if let Some(free) = free {
+            slots.insert((*id).to_owned(), (free, *next_generation));
+            *next_generation += 1;
+            *next_slot = (free + 1) % capacity;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The [`PipelineState`] the stages run, derived from the desired state.
 
 use proto::pipeline::{
-    AudioSpec, DeviceSpec, EffectSpec, Mapping, PipelineState, SegmentSpec, VirtualSpec,
+    AudioSpec, DeviceSpec, EffectSpec, Mapping, PipelineState, SegmentSpec, VirtualSpec, VisSlot,
 };
 use serde_json::Value;
 
@@ -111,6 +111,10 @@ pub(super) fn derive(state: &State) -> PipelineState {
                 frequency_min: i("frequency_min", 20) as u32,
                 frequency_max: i("frequency_max", 15000) as u32,
                 rows: i("rows", 1).max(1) as u32,
+                vis: state
+                    .vis_slots
+                    .get(&v.id)
+                    .map(|&(slot, generation)| VisSlot { slot, generation }),
                 active: live(v),
                 effect: v
                     .effect
