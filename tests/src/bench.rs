@@ -10,8 +10,12 @@
 //! The `api` case (in [`bench_api`]) measures REST latency instead: `GET /api/devices` p50/p99
 //! alone and while 8 clients write, write p50/p99 and successful writes per second.
 //!
-//! Usage: `ledfx-rs-bench [--cases 10x1000,100x1000,api] [--effect rainbow] [--seconds 10]
-//! [--api-seconds 5] [--api-writers 8] [--api-devices 20]`; `--only-api` is `--cases api`.
+//! The `ws` case (in [`bench_ws`]) measures the WebSocket live preview under load: 500
+//! clients watching 10 devices, 20 clients that never read.
+//!
+//! Usage: `ledfx-rs-bench [--cases 10x1000,100x1000,api,ws] [--effect rainbow] [--seconds 10]
+//! [--api-seconds 5] [--api-writers 8] [--api-devices 20] [--ws-seconds 30] [--ws-readers 500]
+//! [--ws-stalled 20]`; `--only-api` is `--cases api`.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,14 +23,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bench_api::ApiOptions;
+use bench_ws::WsOptions;
 use e2e_tests::{children, Ledfx};
 use serde_json::json;
 
 mod bench_api;
+mod bench_ws;
 
 const USAGE: &str =
-    "ledfx-rs-bench [--cases 10x1000,100x1000,api] [--effect rainbow] [--seconds 10] \
-[--api-seconds 5] [--api-writers 8] [--api-devices 20] [--only-api]";
+    "ledfx-rs-bench [--cases 10x1000,100x1000,api,ws] [--effect rainbow] [--seconds 10] \
+[--api-seconds 5] [--api-writers 8] [--api-devices 20] [--ws-seconds 30] [--ws-readers 500] \
+[--ws-stalled 20] [--only-api]";
 
 /// One benchmark case.
 enum Case {
@@ -34,6 +41,8 @@ enum Case {
     Ddp(usize, u32),
     /// REST latency alone and under write load.
     Api,
+    /// The WebSocket live preview under many clients.
+    Ws,
 }
 
 struct Options {
@@ -41,14 +50,21 @@ struct Options {
     effect: String,
     seconds: u64,
     api: ApiOptions,
+    ws: WsOptions,
 }
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
-        cases: vec![Case::Ddp(10, 1000), Case::Ddp(100, 1000), Case::Api],
+        cases: vec![
+            Case::Ddp(10, 1000),
+            Case::Ddp(100, 1000),
+            Case::Api,
+            Case::Ws,
+        ],
         effect: "rainbow".into(),
         seconds: 10,
         api: ApiOptions::default(),
+        ws: WsOptions::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,9 +77,12 @@ fn parse_options() -> Result<Options, String> {
                         if c == "api" {
                             return Ok(Case::Api);
                         }
+                        if c == "ws" {
+                            return Ok(Case::Ws);
+                        }
                         let (n, p) = c
                             .split_once('x')
-                            .ok_or_else(|| format!("case {c:?} is neither NxP nor api"))?;
+                            .ok_or_else(|| format!("case {c:?} is neither NxP, api nor ws"))?;
                         Ok(Case::Ddp(
                             n.parse().map_err(|_| format!("bad N in {c:?}"))?,
                             p.parse().map_err(|_| format!("bad P in {c:?}"))?,
@@ -96,6 +115,27 @@ fn parse_options() -> Result<Options, String> {
                     .ok()
                     .filter(|d| (1..=1000).contains(d))
                     .ok_or("--api-devices needs a number in 1..=1000")?
+            }
+            "--ws-seconds" => {
+                options.ws.seconds = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=600).contains(s))
+                    .ok_or("--ws-seconds needs a number of seconds in 1..=600")?
+            }
+            "--ws-readers" => {
+                options.ws.readers = value()?
+                    .parse()
+                    .ok()
+                    .filter(|r| (1..=5000).contains(r))
+                    .ok_or("--ws-readers needs a number in 1..=5000")?
+            }
+            "--ws-stalled" => {
+                options.ws.stalled = value()?
+                    .parse()
+                    .ok()
+                    .filter(|s| *s <= 5000)
+                    .ok_or("--ws-stalled needs a number in 0..=5000")?
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -220,17 +260,7 @@ fn run_case(devices: usize, pixels: u32, effect: &str, seconds: u64) -> serde_js
         })
         .collect();
     let total_cpu: f64 = cpu.iter().map(|(_, c)| c).sum();
-    let mut fps: Vec<f64> = arrivals
-        .iter()
-        .map(|a| {
-            if a.len() > 1 {
-                (a.len() - 1) as f64 / (a[a.len() - 1] - a[0]).as_secs_f64()
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    fps.sort_by(f64::total_cmp);
+    let fps = sorted_fps(&arrivals);
     let mut intervals_ms: Vec<f64> = arrivals
         .iter()
         .flat_map(|a| {
@@ -264,6 +294,40 @@ fn run_case(devices: usize, pixels: u32, effect: &str, seconds: u64) -> serde_js
     })
 }
 
+/// Frames per second of each receiver (first to last arrival), sorted.
+fn sorted_fps(arrivals: &[Vec<Instant>]) -> Vec<f64> {
+    let mut fps: Vec<f64> = arrivals
+        .iter()
+        .map(|a| match (a.first(), a.last()) {
+            (Some(first), Some(last)) if a.len() > 1 => {
+                (a.len() - 1) as f64 / (*last - *first).as_secs_f64()
+            }
+            _ => 0.0,
+        })
+        .collect();
+    fps.sort_by(f64::total_cmp);
+    fps
+}
+
+/// `name percent, …` of a `cpu_percent` list.
+fn cpu_per_process(list: &serde_json::Value) -> String {
+    let per: Vec<String> = list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    format!(
+                        "{} {:.1}",
+                        c["process"].as_str().unwrap_or("?"),
+                        c["percent"].as_f64().unwrap_or(0.0)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    per.join(", ")
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -284,20 +348,7 @@ fn markdown(results: &[serde_json::Value], machine: &str) -> String {
     out.push_str("| devices × px | effect | fps min | fps median | jitter p50 ms | jitter p99 ms | CPU total % | CPU per process % | RSS sum MiB | PSS sum MiB |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for r in results {
-        let per: Vec<String> = r["cpu_percent"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        format!(
-                            "{} {:.1}",
-                            c["process"].as_str().unwrap_or("?"),
-                            c["percent"].as_f64().unwrap_or(0.0)
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let per = cpu_per_process(&r["cpu_percent"]);
         out.push_str(&format!(
             "| {} × {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {:.1} |\n",
             r["devices"],
@@ -308,7 +359,7 @@ fn markdown(results: &[serde_json::Value], machine: &str) -> String {
             r["jitter_p50_ms"].as_f64().unwrap_or(0.0),
             r["jitter_p99_ms"].as_f64().unwrap_or(0.0),
             r["cpu_total_percent"].as_f64().unwrap_or(0.0),
-            per.join(", "),
+            per,
             r["rss_total_kb"].as_f64().unwrap_or(0.0) / 1024.0,
             r["pss_total_kb"].as_f64().unwrap_or(0.0) / 1024.0,
         ));
@@ -326,10 +377,12 @@ fn main() {
     };
     let mut results: Vec<serde_json::Value> = Vec::new();
     let mut api = None;
+    let mut ws = None;
     for case in &options.cases {
         match case {
             Case::Ddp(n, p) => results.push(run_case(*n, *p, &options.effect, options.seconds)),
             Case::Api => api = Some(bench_api::run_api_case(&options.api)),
+            Case::Ws => ws = Some(bench_ws::run_ws_case(&options.ws, &options.effect)),
         }
     }
     let machine = machine();
@@ -342,6 +395,10 @@ fn main() {
         table.push('\n');
         table.push_str(&bench_api::markdown(api));
     }
+    if let Some(ws) = &ws {
+        table.push('\n');
+        table.push_str(&bench_ws::markdown(ws));
+    }
     println!("{table}");
     let dir = e2e_tests::bin_dir()
         .parent()
@@ -353,7 +410,7 @@ fn main() {
             std::fs::write(
                 dir.join("results.json"),
                 serde_json::to_string_pretty(
-                    &json!({"machine": machine, "results": results, "api": api}),
+                    &json!({"machine": machine, "results": results, "api": api, "ws": ws}),
                 )
                 .unwrap_or_default(),
             )

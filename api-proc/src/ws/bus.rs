@@ -48,9 +48,12 @@ impl LedfxEvent {
     /// Whether every key of `filter` is a field with an equal value (`event_type` counts
     /// as a field, as in LedFx).
     fn matches(&self, filter: &Map<String, Value>) -> bool {
+        // Events have a handful of fields: a scan beats hashing each key (this runs for every
+        // subscription of the event's type, per live-preview frame).
+        let field = |key: &str| self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v);
         filter.iter().all(|(key, want)| match key.as_str() {
             "event_type" => want.as_str() == Some(self.event_type.as_str()),
-            _ => self.fields.get(key) == Some(want),
+            _ => field(key) == Some(want),
         })
     }
 

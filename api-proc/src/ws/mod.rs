@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 
 pub use bus::{Bus, LedfxEvent};
@@ -38,6 +39,8 @@ use crate::routes::AppState;
 
 /// Largest frame accepted from a client; LedFx's HTTP layer has the same limit.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Read buffer of a socket (it grows for a larger message).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/websocket", get(upgrade))
@@ -61,6 +64,10 @@ async fn upgrade(
     upgrade
         .protocols(["http", "https", "ws", "wss"])
         .max_message_size(MAX_MESSAGE_BYTES)
+        // The read buffer is zeroed up to this size whenever the socket is polled, which
+        // happens on every wake of the connection: tungstenite's 128 KiB default made that
+        // the main cost of streaming previews to many clients. Clients send little.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve(socket, state.ws, ip))
         .into_response()
 }
@@ -97,10 +104,19 @@ async fn run(socket: &mut WebSocket, client: &commands::Client<'_>) {
         tokio::select! {
             () = client.outbox.ready() => {
                 let batch = client.outbox.take();
+                if batch.control.is_empty() && batch.frames.is_empty() && !batch.close {
+                    // A wake for pushes this batch already took.
+                    continue;
+                }
+                // Queued into the socket's buffer and written together: one write for a
+                // batch, not one per message.
                 for text in batch.control.into_iter().chain(batch.frames) {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
+                    if socket.feed(Message::Text(text.into())).await.is_err() {
                         return;
                     }
+                }
+                if socket.flush().await.is_err() {
+                    return;
                 }
                 if batch.close {
                     let _ = socket.send(Message::Close(None)).await;

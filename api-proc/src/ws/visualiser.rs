@@ -59,9 +59,10 @@ impl Visualiser {
             let settings = PreviewSettings::from_config(&self.hub.api_settings());
             if settings.fps != fps {
                 fps = settings.fps;
+                // A late tick is made up for at once (tokio's default), so a busy moment does
+                // not lower the rate; a frame is still sent only once, so a burst never
+                // exceeds what was rendered.
                 ticks = tokio::time::interval(Duration::from_secs(1) / fps.max(1));
-                // A late tick is not made up for: the throttle is a ceiling.
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
             ticks.tick().await;
             let wants = Wants(self.bus.visualisation_wants());
