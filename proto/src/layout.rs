@@ -6,6 +6,7 @@
 //! offset 4096     audio slot: the latest AudioFrame
 //! DEVICE_STATS    per device slot: [frames_sent, send_errors, last_send_ns, reserved]
 //! VIS_WANTED      per virtual visualisation slot: [wanted_until_ns]
+//! VIS_DIAG        per virtual visualisation slot: the last second's render timing (`RenderDiag`)
 //! PIXELS          per device slot: a FrameSlot of up to MAX_PIXELS_PER_DEVICE RGB pixels
 //! VIS_PIXELS      per virtual visualisation slot: a FrameSlot of the same size
 //! ```
@@ -27,7 +28,8 @@ use crate::stage::StageKind;
 /// Identifies a ledfx-rs segment ("LEDFXRS" + 0).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
 /// Bumped whenever anything in this file (or the slot format of `slot.rs`) changes meaning.
-/// 2: frame buffers carry a generation word. 3: virtual visualisation slots.
+/// 2: frame buffers carry a generation word. 3: virtual visualisation slots and render
+/// diagnostics.
 pub const LAYOUT_VERSION: u64 = 3;
 /// How many devices can be driven at once.
 pub const MAX_DEVICE_SLOTS: usize = 512;
@@ -49,7 +51,9 @@ const VIS_WANTED_OFFSET: usize = round_up(
     DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8,
     PAGE,
 );
-const PIXELS_OFFSET: usize = round_up(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8, PAGE);
+const VIS_DIAG_OFFSET: usize = round_up(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8, PAGE);
+const VIS_DIAG_WORDS: usize = 8;
+const PIXELS_OFFSET: usize = round_up(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8, PAGE);
 const PIXEL_SLOT_WORDS: usize = slot_words(DEVICE_FRAME_BYTES);
 const VIS_PIXELS_OFFSET: usize = round_up(
     PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8,
@@ -66,7 +70,8 @@ const _: () = {
     assert!(HEARTBEAT_OFFSET + 4 * HEARTBEAT_WORDS * 8 <= AUDIO_OFFSET);
     assert!(AUDIO_OFFSET + AUDIO_WORDS * 8 <= DEVICE_STATS_OFFSET);
     assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= VIS_WANTED_OFFSET);
-    assert!(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8 <= PIXELS_OFFSET);
+    assert!(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8 <= VIS_DIAG_OFFSET);
+    assert!(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8 <= PIXELS_OFFSET);
     assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= VIS_PIXELS_OFFSET);
     assert!(VIS_PIXELS_OFFSET + MAX_VIS_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
 };
@@ -183,6 +188,20 @@ impl Segment {
         &self.shm.words(VIS_WANTED_OFFSET + index * 8, 1)[0]
     }
 
+    /// The render diagnostics record of visualisation slot `index`.
+    pub fn vis_diag(&self, index: u16) -> VisDiag<'_> {
+        let index = usize::from(index);
+        assert!(
+            index < MAX_VIS_SLOTS,
+            "visualisation slot {index} out of range"
+        );
+        VisDiag {
+            words: self
+                .shm
+                .words(VIS_DIAG_OFFSET + index * VIS_DIAG_WORDS * 8, VIS_DIAG_WORDS),
+        }
+    }
+
     /// Output counters of device slot `index`.
     pub fn device_stats(&self, index: u16) -> DeviceStats<'_> {
         let index = usize::from(index);
@@ -217,6 +236,81 @@ impl Heartbeat<'_> {
         for w in self.words {
             w.store(0, Ordering::Relaxed);
         }
+    }
+}
+
+/// One second of a virtual's rendering, as LedFx's `virtual_diag` reports it (times in ns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderDiag {
+    /// Frames rendered in the second.
+    pub fps: u64,
+    pub r_avg_ns: u64,
+    pub r_min_ns: u64,
+    pub r_max_ns: u64,
+    /// From the end of the previous frame to the end of the last one.
+    pub cycle_ns: u64,
+    /// From the end of the previous frame to the start of the last one.
+    pub sleep_ns: u64,
+}
+
+/// A virtual's [`RenderDiag`] record: render-proc writes one per second while the effect
+/// has `diag` on; readers take a consistent copy.
+#[derive(Debug, Clone, Copy)]
+pub struct VisDiag<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl VisDiag<'_> {
+    /// Publishes a record (single writer: render-proc). The sequence word is odd while the
+    /// fields change.
+    pub fn publish(&self, diag: &RenderDiag) {
+        let seq = self.words[0].load(Ordering::Relaxed);
+        self.words[0].store(seq | 1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        let fields = [
+            diag.fps,
+            diag.r_avg_ns,
+            diag.r_min_ns,
+            diag.r_max_ns,
+            diag.cycle_ns,
+            diag.sleep_ns,
+        ];
+        for (word, value) in self.words[1..].iter().zip(fields) {
+            word.store(value, Ordering::Relaxed);
+        }
+        self.words[0].store((seq | 1) + 1, Ordering::Release);
+    }
+
+    /// The latest record and its sequence number (which grows with every record), if one
+    /// was published and could be read consistently.
+    pub fn read(&self) -> Option<(u64, RenderDiag)> {
+        for _ in 0..4 {
+            let before = self.words[0].load(Ordering::Acquire);
+            if before == 0 {
+                return None;
+            }
+            if before % 2 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let v: Vec<u64> = self.words[1..7]
+                .iter()
+                .map(|w| w.load(Ordering::Relaxed))
+                .collect();
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.words[0].load(Ordering::Relaxed) == before {
+                let diag = RenderDiag {
+                    fps: v[0],
+                    r_avg_ns: v[1],
+                    r_min_ns: v[2],
+                    r_max_ns: v[3],
+                    cycle_ns: v[4],
+                    sleep_ns: v[5],
+                };
+                return Some((before, diag));
+            }
+        }
+        None
     }
 }
 
@@ -271,6 +365,20 @@ mod tests {
         other.vis_slot(511).read_latest(&mut out).unwrap();
         assert_eq!(out, [4, 5, 6]);
         seg.vis_wanted(7).store(99, Ordering::Relaxed);
+        assert_eq!(other.vis_diag(7).read(), None);
+        let diag = RenderDiag {
+            fps: 61,
+            r_avg_ns: 7,
+            r_min_ns: 2,
+            r_max_ns: 11,
+            cycle_ns: 16_080,
+            sleep_ns: 16_070,
+        };
+        seg.vis_diag(7).publish(&diag);
+        let (first, read) = other.vis_diag(7).read().unwrap();
+        assert_eq!(read, diag);
+        seg.vis_diag(7).publish(&diag);
+        assert!(other.vis_diag(7).read().unwrap().0 > first);
         assert_eq!(other.vis_wanted(7).load(Ordering::Relaxed), 99);
         seg.heartbeat(StageKind::Render).beat();
         assert_eq!(other.heartbeat(StageKind::Render).beats(), 1);

@@ -31,6 +31,8 @@
 //! * While api-proc marks a virtual's visualisation slot as wanted, each of its frames is also
 //!   copied there for the live preview (`vis.rs`); preview-only virtuals included, paused
 //!   ones not.
+//! * With the effect's `diag` on, each second's render timing goes to the virtual's
+//!   diagnostics record (`diag.rs`), which api-proc turns into `virtual_diag`.
 //! * Every device frame is published tagged with its `DeviceSpec::generation`, and a buffer
 //!   whose slot was handed to another device (a new generation) starts black. output-proc
 //!   sends only frames of the generation it knows, so a frame a deleted device left in a
@@ -174,6 +176,8 @@ struct VirtualRunner {
     pending_paint: Option<Pixel>,
     /// The last frame as the live preview shows it (reused buffer).
     vis_bytes: Vec<u8>,
+    /// Render timing, kept while the effect has `diag` on.
+    diag: crate::diag::DiagClock,
 }
 
 impl VirtualRunner {
@@ -200,6 +204,7 @@ impl VirtualRunner {
             painted: spec.tools.paint.as_ref().map_or(0, |p| p.seq),
             pending_paint: None,
             vis_bytes: Vec::new(),
+            diag: crate::diag::DiagClock::default(),
         }
     }
 
@@ -606,8 +611,15 @@ impl Engine {
                 frequency_min: v.spec.frequency_min,
                 frequency_max: v.spec.frequency_max,
             };
+            let started = Instant::now();
             let last = v.render(&ctx, *global_brightness);
             stats.frames_rendered += 1;
+            let diag_on = v.current.as_ref().is_some_and(|c| c.effect.common().diag);
+            if let Some(vis) = v.spec.vis.filter(|_| diag_on) {
+                if let Some(report) = v.diag.record(started, Instant::now()) {
+                    segment.vis_diag(vis.slot).publish(&report);
+                }
+            }
             if v.schedule(now) {
                 stats.late_frames += 1;
             }

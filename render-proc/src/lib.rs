@@ -26,10 +26,13 @@
 //! * `rng` — the small generator behind transition masks and colour cycling.
 //! * `tools` — oneshot flashes and calibration of `/api/virtuals_tools`.
 //! * `vis` — virtual frames for the live preview, only while someone watches.
+//! * `diag` — per-second render timing for `virtual_diag`.
 
 #[cfg(feature = "stage")]
 pub mod audio;
 pub mod color;
+#[cfg(feature = "stage")]
+pub mod diag;
 pub mod effects;
 #[cfg(feature = "stage")]
 pub mod engine;

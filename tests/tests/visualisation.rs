@@ -169,3 +169,55 @@ fn a_virtual_over_two_devices_is_previewed_until_unsubscribed() {
     let _ = client.drain(Duration::from_millis(100), 100);
     assert!(client.next(Duration::from_millis(500)).is_none());
 }
+
+#[test]
+fn virtual_diag_reports_each_second_of_a_virtual_whose_effect_has_diag_on() {
+    let ledfx = Ledfx::start();
+    let quiet_rx = DdpReceiver::new();
+    let loud_rx = DdpReceiver::new();
+    let quiet = ledfx.add_ddp_device("Quiet", quiet_rx.port(), 50);
+    let watched = ledfx.add_ddp_device("Watched", loud_rx.port(), 50);
+    ledfx.set_effect(&quiet, "rainbow", json!({}));
+    ledfx.set_effect(&watched, "rainbow", json!({"diag": true}));
+    let mut client = WsClient::connect(ledfx.port).unwrap();
+    client.send(&json!({"id": 9998, "type": "subscribe_event", "event_type": "virtual_diag"}));
+    let mut reports = Vec::new();
+    let start = Instant::now();
+    while reports.len() < 3 && start.elapsed() < Duration::from_secs(10) {
+        if let Some(message) = client.wait_for("virtual_diag", Duration::from_secs(3)) {
+            reports.push(message);
+        }
+    }
+    println!(
+        "{} reports in {:?}: {:?}",
+        reports.len(),
+        start.elapsed(),
+        reports.last()
+    );
+    assert!(reports.len() >= 3, "{reports:?}");
+    for r in &reports {
+        assert_eq!(
+            (&r["id"], &r["virtual_id"]),
+            (&json!(9998), &json!(watched)),
+            "only the diag virtual: {r}"
+        );
+        let fps = r["fps"].as_u64().expect("fps");
+        assert!((30..=70).contains(&fps), "{r}");
+        let (avg, min, max) = (
+            r["r_avg"].as_f64().unwrap(),
+            r["r_min"].as_f64().unwrap(),
+            r["r_max"].as_f64().unwrap(),
+        );
+        assert!(
+            0.0 < min && min <= avg && avg <= max && max < 1.0,
+            "render times in seconds: {r}"
+        );
+        let cycle = r["cycle"].as_f64().unwrap();
+        assert!(cycle > 0.0 && cycle < 1.0, "{r}");
+        assert_eq!(
+            r["phy"],
+            json!({"fps": null, "ver": null, "n": null, "name": null, "rssi": null, "qual": null})
+        );
+    }
+    drop((quiet_rx, loud_rx));
+}

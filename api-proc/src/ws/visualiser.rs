@@ -6,6 +6,7 @@
 //! render-proc fills only while this task marks them as wanted, so nothing is copied for a
 //! virtual no one watches, and with no subscriber this task only looks at the subscriptions.
 //! A frame is sent once: a virtual that stops rendering (inactive, paused) sends nothing.
+//! The same loop turns render-proc's per-second timing records into `virtual_diag`.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -48,10 +49,48 @@ impl Wants {
     }
 }
 
+/// Nanoseconds as LedFx's seconds.
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
 impl Visualiser {
+    /// Fires `virtual_diag` for every virtual whose render-proc diagnostics record has a new
+    /// second in it (render-proc writes one only while the effect has `diag` on). A record
+    /// seen for the first time may be an old one, so it only sets the mark.
+    fn diagnostics(&self, state: &PipelineState, seen: &mut HashMap<String, u64>) {
+        if !self.bus.wanted("virtual_diag") {
+            seen.clear();
+            return;
+        }
+        for v in &state.virtuals {
+            let Some(vis) = v.vis else { continue };
+            let Some((seq, diag)) = self.segment.vis_diag(vis.slot).read() else {
+                continue;
+            };
+            let before = seen.insert(v.id.clone(), seq);
+            if before.is_none_or(|b| b == seq) {
+                continue;
+            }
+            // `phy` is the WLED-reported state, which needs the `wled` device type.
+            let fields = serde_json::json!({
+                "virtual_id": v.id,
+                "fps": diag.fps,
+                "r_avg": secs(diag.r_avg_ns),
+                "r_min": secs(diag.r_min_ns),
+                "r_max": secs(diag.r_max_ns),
+                "cycle": secs(diag.cycle_ns),
+                "sleep": secs(diag.sleep_ns),
+                "phy": {"fps": null, "ver": null, "n": null, "name": null, "rssi": null, "qual": null},
+            });
+            self.bus.fire(&LedfxEvent::new("virtual_diag", fields));
+        }
+    }
+
     /// Runs until the runtime ends.
     pub async fn run(self) {
         let mut sent: HashMap<(bool, String), u64> = HashMap::new();
+        let mut diag_seen: HashMap<String, u64> = HashMap::new();
         let (mut frame, mut fitted) = (Vec::new(), Vec::new());
         let mut fps = 0;
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
@@ -65,14 +104,15 @@ impl Visualiser {
                 ticks = tokio::time::interval(Duration::from_secs(1) / fps.max(1));
             }
             ticks.tick().await;
+            let Some(state) = self.pipeline.borrow().clone() else {
+                continue;
+            };
+            self.diagnostics(&state, &mut diag_seen);
             let wants = Wants(self.bus.visualisation_wants());
             if wants.0.is_empty() {
                 sent.clear();
                 continue;
             }
-            let Some(state) = self.pipeline.borrow().clone() else {
-                continue;
-            };
             if state.paused {
                 continue;
             }
