@@ -156,11 +156,6 @@ impl Bus {
         (client_id, outbox)
     }
 
-    /// The address a connection came from.
-    pub fn ip(&self, client_id: &str) -> Option<String> {
-        self.lock().by_id.get(client_id).map(|c| c.ip.clone())
-    }
-
     /// Forgets a connection, its subscriptions and its info; `true` if it was there.
     pub fn disconnect(&self, client_id: &str) -> bool {
         self.lock().by_id.remove(client_id).is_some()

@@ -88,9 +88,8 @@ async fn serve(mut socket: WebSocket, bus: Bus, ip: String) {
         };
         run(&mut socket, &client).await;
     }
-    let identified = bus.clients().get(&client_id).is_some();
     bus.disconnect(&client_id);
-    tracing::debug!(%client_id, identified, dropped = outbox.dropped(), "WebSocket closed");
+    tracing::debug!(%client_id, dropped = outbox.dropped(), "WebSocket closed");
     bus.fire(&LedfxEvent::new(
         "client_disconnected",
         json!({"client_id": client_id, "client_ip": ip}),
