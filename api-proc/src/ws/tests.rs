@@ -554,3 +554,25 @@ async fn a_client_that_never_reads_costs_a_bounded_backlog_and_delays_no_one() {
     println!("the reader got all {EVENTS}; the stalled client, reading at last, got {backlog}");
     assert!(backlog < EVENTS, "the stalled client's backlog was bounded");
 }
+
+#[tokio::test]
+async fn an_upgrade_from_a_foreign_page_is_refused_by_the_origin_policy() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = Server::start().await;
+    let url = format!("ws://{}/api/websocket", server.addr);
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected a 403, got {other:?}"),
+    }
+    let mut local = url.as_str().into_client_request().unwrap();
+    local
+        .headers_mut()
+        .insert("origin", "http://localhost:8888".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(local).await.is_ok());
+}
