@@ -221,3 +221,27 @@ fn virtual_diag_reports_each_second_of_a_virtual_whose_effect_has_diag_on() {
     }
     drop((quiet_rx, loud_rx));
 }
+
+#[test]
+fn an_idle_device_sends_no_leftover_frame() {
+    let ledfx = Ledfx::start();
+    let rx = DdpReceiver::new();
+    let id = ledfx.add_ddp_device("Idle", rx.port(), 30);
+    ledfx.set_effect(&id, "singleColor", json!({"color": "#0000ff"}));
+    std::thread::sleep(Duration::from_millis(600));
+    let (status, _) = ledfx.request("DELETE", &format!("/api/virtuals/{id}/effects"), "");
+    assert_eq!(status, 200);
+    // Past the fade-out and the one second after which a frame counts as a leftover.
+    std::thread::sleep(Duration::from_millis(2000));
+    let mut client = WsClient::connect(ledfx.port).unwrap();
+    client.send(
+        &json!({"id": 0, "type": "subscribe_event", "event_type": "visualisation_update",
+                        "event_filter": {"vis_id": id, "is_device": true}}),
+    );
+    assert_eq!(
+        client.next(Duration::from_millis(1000)),
+        None,
+        "the slot still holds the last frame, but it is not news"
+    );
+    drop(rx);
+}

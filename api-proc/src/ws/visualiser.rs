@@ -25,6 +25,8 @@ use crate::feed::Hub;
 /// How far ahead a watched virtual's slot is marked wanted; render-proc stops copying this
 /// long after the last client stopped watching.
 const WANTED_FOR: Duration = Duration::from_secs(1);
+/// A frame published longer ago than this is an idle slot's leftover, not sent.
+const STALE_AFTER_NS: u64 = 1_000_000_000;
 
 /// Everything the visualiser reads.
 #[derive(Debug)]
@@ -128,6 +130,9 @@ impl Visualiser {
                 self.bus
                     .fire(&LedfxEvent::new(VISUALISATION_UPDATE, fields));
             };
+            // A frame left in a slot long ago (an idle device's last one) is not news.
+            let now_ns = proto::monotonic_ns();
+            let fresh = |timestamp_ns: u64| now_ns.saturating_sub(timestamp_ns) < STALE_AFTER_NS;
             for device in &state.devices {
                 if !wants.frame(&device.id, true) {
                     continue;
@@ -140,7 +145,10 @@ impl Visualiser {
                     continue;
                 };
                 let known = sent.get(&(true, device.id.clone())).copied();
-                if meta.generation != device.generation || known == Some(meta.frame_no) {
+                if meta.generation != device.generation
+                    || known == Some(meta.frame_no)
+                    || !fresh(meta.timestamp_ns)
+                {
                     continue;
                 }
                 fit_device_frame(
@@ -152,7 +160,6 @@ impl Visualiser {
                 sent.insert((true, device.id.clone()), meta.frame_no);
                 fire(true, &device.id, &fitted);
             }
-            let now_ns = proto::monotonic_ns();
             for v in &state.virtuals {
                 // A device virtual's frames equal its device's: LedFx lets the device frame
                 // through when both are watched (they share one throttle), so does this.
@@ -172,7 +179,10 @@ impl Visualiser {
                     continue;
                 };
                 let known = sent.get(&(false, v.id.clone())).copied();
-                if meta.generation != vis.generation || known == Some(meta.frame_no) {
+                if meta.generation != vis.generation
+                    || known == Some(meta.frame_no)
+                    || !fresh(meta.timestamp_ns)
+                {
                     continue;
                 }
                 sent.insert((false, v.id.clone()), meta.frame_no);
