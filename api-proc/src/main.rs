@@ -91,6 +91,7 @@ async fn serve(
         pipeline_tx,
         shutdown_tx.clone(),
     ));
+    let logs = api_proc::ws::log::LogStreams::new(segment.duplicate().ok().map(Arc::new));
     match segment.duplicate() {
         Ok(segment) => {
             let visualiser = api_proc::ws::visualiser::Visualiser {
@@ -110,7 +111,7 @@ async fn serve(
     if out_tx.send(ToSupervisor::Ready).await.is_err() {
         return ExitCode::SupervisorGone;
     }
-    let app = api_proc::app(backend, hub, ws.clone(), url);
+    let app = api_proc::app(backend, hub, ws.clone(), logs, url);
     let mut stop = shutdown_rx.clone();
     // Handlers that care who is asking (the log post's rate limit) find the peer address.
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();

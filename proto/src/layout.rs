@@ -7,6 +7,7 @@
 //! DEVICE_STATS    per device slot: [frames_sent, send_errors, last_send_ns, reserved]
 //! VIS_WANTED      per virtual visualisation slot: [wanted_until_ns]
 //! VIS_DIAG        per virtual visualisation slot: the last second's render timing (`RenderDiag`)
+//! LOG             the log ring: [records pushed], then LOG_ENTRIES entries (`logring.rs`)
 //! PIXELS          per device slot: a FrameSlot of up to MAX_PIXELS_PER_DEVICE RGB pixels
 //! VIS_PIXELS      per virtual visualisation slot: a FrameSlot of the same size
 //! ```
@@ -21,6 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audio::AUDIO_FRAME_BYTES;
+use crate::logring::{LogRing, LOG_ENTRIES, LOG_ENTRY_WORDS};
 use crate::shm::{SharedMemory, ShmError};
 use crate::slot::{slot_words, FrameSlot};
 use crate::stage::StageKind;
@@ -29,7 +31,7 @@ use crate::stage::StageKind;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
 /// Bumped whenever anything in this file (or the slot format of `slot.rs`) changes meaning.
 /// 2: frame buffers carry a generation word. 3: virtual visualisation slots and render
-/// diagnostics.
+/// diagnostics, and the log ring.
 pub const LAYOUT_VERSION: u64 = 3;
 /// How many devices can be driven at once.
 pub const MAX_DEVICE_SLOTS: usize = 512;
@@ -53,7 +55,9 @@ const VIS_WANTED_OFFSET: usize = round_up(
 );
 const VIS_DIAG_OFFSET: usize = round_up(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8, PAGE);
 const VIS_DIAG_WORDS: usize = 8;
-const PIXELS_OFFSET: usize = round_up(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8, PAGE);
+const LOG_OFFSET: usize = round_up(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8, PAGE);
+const LOG_WORDS: usize = 8 + LOG_ENTRIES * LOG_ENTRY_WORDS;
+const PIXELS_OFFSET: usize = round_up(LOG_OFFSET + LOG_WORDS * 8, PAGE);
 const PIXEL_SLOT_WORDS: usize = slot_words(DEVICE_FRAME_BYTES);
 const VIS_PIXELS_OFFSET: usize = round_up(
     PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8,
@@ -71,7 +75,8 @@ const _: () = {
     assert!(AUDIO_OFFSET + AUDIO_WORDS * 8 <= DEVICE_STATS_OFFSET);
     assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= VIS_WANTED_OFFSET);
     assert!(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8 <= VIS_DIAG_OFFSET);
-    assert!(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8 <= PIXELS_OFFSET);
+    assert!(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8 <= LOG_OFFSET);
+    assert!(LOG_OFFSET + LOG_WORDS * 8 <= PIXELS_OFFSET);
     assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= VIS_PIXELS_OFFSET);
     assert!(VIS_PIXELS_OFFSET + MAX_VIS_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
 };
@@ -200,6 +205,12 @@ impl Segment {
                 .shm
                 .words(VIS_DIAG_OFFSET + index * VIS_DIAG_WORDS * 8, VIS_DIAG_WORDS),
         }
+    }
+
+    /// The log ring every process writes its INFO+ records to.
+    pub fn log_ring(&self) -> LogRing<'_> {
+        let words = self.shm.words(LOG_OFFSET, LOG_WORDS);
+        LogRing::new(&words[0], &words[8..])
     }
 
     /// Output counters of device slot `index`.

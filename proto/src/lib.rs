@@ -5,6 +5,7 @@
 //!   never sees a torn frame, nothing stale after a SIGKILL).
 //! * [`layout`] — where heartbeats, the audio frame and the per-device pixel frames live in
 //!   the one segment the supervisor creates.
+//! * [`logring`] — every process's recent log records, for the log WebSocket.
 //! * [`audio`] — the analysis frame audio-proc publishes once per hop.
 //! * [`control`] — typed, length-prefixed control messages with a version handshake.
 //! * [`pipeline`] — the desired state handed to render-proc and output-proc.
@@ -22,6 +23,7 @@ pub mod control;
 pub mod exit;
 pub mod feed;
 pub mod layout;
+pub mod logring;
 pub mod pipeline;
 pub mod shm;
 pub mod slot;

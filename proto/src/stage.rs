@@ -165,6 +165,10 @@ pub fn bootstrap(kind: StageKind) -> Result<StageContext, BootstrapError> {
     let shm = fds.next().ok_or_else(missing)?;
     let http_listener = fds.next();
     let segment = Segment::attach(shm)?;
+    // This stage's INFO+ records go to the log ring too, for `GET /api/log`.
+    if let Ok(copy) = segment.duplicate() {
+        crate::logring::log_to(copy, kind.binary_name());
+    }
     Ok(StageContext {
         kind,
         control: UnixStream::from(control),
@@ -331,14 +335,26 @@ pub fn init_logging(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env(ENV_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let json = std::env::var(ENV_LOG_FORMAT).is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
+    install_logging(filter, json);
+}
+
+/// Logs to standard error through `filter` (as JSON lines when `json`), and INFO+ records
+/// to the log ring once [`crate::logring::log_to`] names it. The supervisor uses this too.
+pub fn install_logging(filter: tracing_subscriber::EnvFilter, json: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let stderr = if json {
+        stderr.json().boxed()
     } else {
-        builder.init();
-    }
+        stderr.boxed()
+    };
+    let ring = crate::logring::RingLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let _ = tracing_subscriber::registry()
+        .with(stderr.with_filter(filter))
+        .with(ring)
+        .try_init();
 }
 
 /// Environment variable with the log filter.

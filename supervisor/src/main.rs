@@ -68,14 +68,10 @@ fn restart() -> anyhow::Error {
 }
 
 fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber_filter(filter);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    proto::stage::install_logging(
+        tracing_subscriber_filter(filter),
+        matches!(format, LogFormat::Json),
+    );
 }
 
 fn tracing_subscriber_filter(filter: &str) -> tracing_subscriber::EnvFilter {
@@ -145,6 +141,10 @@ async fn run(cli: Cli, mut child_env: Vec<(String, String)>) -> anyhow::Result<E
     }
 
     let segment = Arc::new(Segment::create().context("creating shared memory")?);
+    // The supervisor's own INFO+ records join the stages' in the log ring (`GET /api/log`).
+    if let Ok(copy) = segment.duplicate() {
+        proto::logring::log_to(copy, "ledfx-rs");
+    }
     let (mut state, set_aside) = State::new(doc, cli.audio.clone());
     for problem in &set_aside {
         tracing::warn!("config.json: {problem}");

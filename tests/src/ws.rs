@@ -13,15 +13,20 @@ pub struct WsClient {
 }
 
 impl WsClient {
-    /// Connects and reads the greeting.
-    pub fn connect(port: u16) -> Result<Self, String> {
+    /// Connects to another WebSocket path (no greeting is read; `client_id` stays empty).
+    pub fn connect_to(port: u16, path: &str) -> Result<Self, String> {
         let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-        let url = format!("ws://127.0.0.1:{port}/api/websocket");
+        let url = format!("ws://127.0.0.1:{port}{path}");
         let (socket, _) = tungstenite::client(url, stream).map_err(|e| e.to_string())?;
-        let mut client = Self {
+        Ok(Self {
             socket,
             client_id: String::new(),
-        };
+        })
+    }
+
+    /// Connects and reads the greeting.
+    pub fn connect(port: u16) -> Result<Self, String> {
+        let mut client = Self::connect_to(port, "/api/websocket")?;
         let greeting = client
             .next(Duration::from_secs(10))
             .ok_or("no greeting within 10 s")?;

@@ -94,3 +94,58 @@ fn a_killed_api_stage_drops_its_sockets_and_a_reconnecting_client_gets_events_ag
         .expect("global_pause");
     assert_eq!(paused["paused"], true);
 }
+
+#[test]
+fn the_log_socket_streams_every_processs_records_and_only_one_socket_streams() {
+    let ledfx = Ledfx::start();
+    let mut log = WsClient::connect_to(ledfx.port, "/api/log").unwrap();
+    let replayed = log.drain(Duration::from_millis(500), 200);
+    println!(
+        "{} records replayed; first {:?}",
+        replayed.len(),
+        replayed.first()
+    );
+    assert!(!replayed.is_empty(), "start-up records are replayed");
+    for record in &replayed {
+        for key in [
+            "name",
+            "levelname",
+            "levelno",
+            "message",
+            "created",
+            "asctime",
+            "processName",
+        ] {
+            assert!(record.get(key).is_some(), "{key} missing in {record}");
+        }
+    }
+    // A stage crash: the supervisor reports it, the new stage logs its start.
+    let render = child_named(ledfx.pid(), "render-proc").expect("render-proc");
+    signal_pid(render, rustix::process::Signal::KILL);
+    let mut seen = Vec::new();
+    let found = poll_until(Duration::from_secs(10), || {
+        seen.extend(log.drain(Duration::from_millis(200), 200));
+        seen.iter()
+            .any(|r| r["levelname"] == "WARNING" && r["processName"] == "ledfx-rs")
+            && seen.iter().any(|r| r["processName"] == "render-proc")
+    });
+    assert!(found.is_some(), "{seen:?}");
+    // Frontend lines are not echoed back.
+    let (status, _) = ledfx.request("POST", "/api/log", r#"{"text": "hello from the page"}"#);
+    assert_eq!(status, 200);
+    let later = log.drain(Duration::from_millis(500), 200);
+    assert!(
+        later.iter().all(|r| !r["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("hello from the page")),
+        "{later:?}"
+    );
+    // A second log socket ends the first.
+    let mut second = WsClient::connect_to(ledfx.port, "/api/log").unwrap();
+    assert!(!second.drain(Duration::from_millis(500), 200).is_empty());
+    assert!(
+        log.next(Duration::from_secs(2)).is_none(),
+        "the first socket was closed"
+    );
+}

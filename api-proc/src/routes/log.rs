@@ -1,5 +1,6 @@
-//! `POST /api/log` (ledfx-api.md §5.2): a line from a browser frontend, written to ledfx-rs's
-//! log. At most one accepted line per second per client address, so a page cannot flood it.
+//! `/api/log`: `GET` is the log WebSocket (ledfx-api.md §5.1, served by `crate::ws::log`);
+//! `POST` (§5.2) is a line from a browser frontend, written to ledfx-rs's log. At most one
+//! accepted line per second per client address, so a page cannot flood it.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -7,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
@@ -46,7 +48,26 @@ impl RateLimit {
 }
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/log", post(frontend_line))
+    Router::new().route("/api/log", get(log_socket).post(frontend_line))
+}
+
+/// `GET /api/log`: the log WebSocket (`crate::ws::log`). Even a plain GET ends the socket
+/// that was streaming, as in LedFx.
+async fn log_socket(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let session = state.logs.take_over();
+    let Ok(upgrade) = upgrade else {
+        return envelope::json_response(
+            axum::http::StatusCode::ACCEPTED,
+            &envelope::failed_body("Bad Request: /api/log expects a WebSocket upgrade"),
+        );
+    };
+    let logs = state.logs.clone();
+    upgrade
+        .on_upgrade(move |socket| crate::ws::log::serve(socket, logs, session))
+        .into_response()
 }
 
 /// The text as LedFx keeps it: printable ASCII only, trimmed, at most [`MAX_TEXT`] long.

@@ -46,11 +46,19 @@ pub struct AppState {
     pub log_posts: log::RateLimit,
     /// The LedFx WebSocket clients and their subscriptions.
     pub ws: crate::ws::Bus,
+    /// The log ring and the one `GET /api/log` socket that streams it.
+    pub logs: crate::ws::log::LogStreams,
 }
 
 /// The full router: one line per resource group. Starts the task that turns the change
 /// feed into WebSocket events, so it must be called inside the runtime.
-pub fn app(backend: Backend, hub: Hub, ws: crate::ws::Bus, url: String) -> Router {
+pub fn app(
+    backend: Backend,
+    hub: Hub,
+    ws: crate::ws::Bus,
+    logs: crate::ws::log::LogStreams,
+    url: String,
+) -> Router {
     tokio::spawn(crate::ws::feed::follow(hub.clone(), ws.clone()));
     let state = AppState {
         backend,
@@ -58,6 +66,7 @@ pub fn app(backend: Backend, hub: Hub, ws: crate::ws::Bus, url: String) -> Route
         url,
         log_posts: log::RateLimit::default(),
         ws,
+        logs,
     };
     let routes = Router::new()
         .merge(system::routes())

@@ -37,6 +37,7 @@ fn router(
             backend,
             hub,
             crate::ws::Bus::default(),
+            Default::default(),
             "http://localhost:8888".into(),
         ),
         seen,

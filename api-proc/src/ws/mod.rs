@@ -5,6 +5,7 @@
 //! * [`message`] — reading a client frame; [`commands`] — what each command does;
 //!   [`broadcast`] — the client-to-client messaging checks.
 //! * [`feed`] — the change feed turned into LedFx events.
+//! * [`log`] — `GET /api/log`, the log WebSocket.
 //! * [`visualiser`] — live pixels from shared memory; [`preview`] shapes, shrinks and
 //!   encodes them ([`resample`] is Pillow's bilinear resize).
 //!
@@ -15,6 +16,7 @@ pub mod broadcast;
 pub mod bus;
 pub mod commands;
 pub mod feed;
+pub mod log;
 pub mod message;
 pub mod outbox;
 pub mod preview;

@@ -48,6 +48,7 @@ impl Server {
             backend,
             hub.clone(),
             bus.clone(),
+            Default::default(),
             "http://localhost:8888".into(),
         )
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
