@@ -144,8 +144,16 @@ fn the_log_socket_streams_every_processs_records_and_only_one_socket_streams() {
     // A second log socket ends the first.
     let mut second = WsClient::connect_to(ledfx.port, "/api/log").unwrap();
     assert!(!second.drain(Duration::from_millis(500), 200).is_empty());
+    let output = child_named(ledfx.pid(), "output-proc").expect("output-proc");
+    signal_pid(output, rustix::process::Signal::KILL);
+    let mut news = Vec::new();
+    let heard = poll_until(Duration::from_secs(10), || {
+        news.extend(second.drain(Duration::from_millis(200), 200));
+        news.iter().any(|r| r["processName"] == "output-proc")
+    });
+    assert!(heard.is_some(), "the new socket streams: {news:?}");
     assert!(
-        log.next(Duration::from_secs(2)).is_none(),
+        log.drain(Duration::from_millis(300), 200).is_empty(),
         "the first socket was closed"
     );
 }
