@@ -1,7 +1,9 @@
 //! The render engine over a real shared-memory segment, driven with a synthetic clock.
 
 use super::*;
-use proto::pipeline::{DeviceSpec, Mapping, SegmentSpec};
+use std::time::Duration;
+
+use proto::pipeline::{DeviceSpec, EffectSpec, Mapping, SegmentSpec, VirtualSpec};
 
 fn device(id: &str, slot: u16, pixels: u32, rate: u32) -> DeviceSpec {
     DeviceSpec {
