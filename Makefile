@@ -22,9 +22,11 @@ deps:
 build: deps
 	$(CARGO) build --release --workspace --bins
 
-# Starts ledfx-rs on port 8888 with the config in ~/.ledfx-rs. Extra options: make run ARGS="--audio synth".
+# Starts ledfx-rs on port 8888 with the config in ~/.ledfx-rs, capturing the chosen or default
+# audio input, or playing the built-in synth where there is none. Extra options:
+# make run ARGS="--audio synth".
 run: build
-	./target/release/ledfx-rs $(ARGS)
+	./target/release/ledfx-rs --audio auto $(ARGS)
 
 test: deps lint unit e2e
 

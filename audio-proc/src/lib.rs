@@ -11,6 +11,7 @@
 //! * [`resample`] — any capture rate → exact 30 kHz hops;
 //! * [`analysis`] — hop → frame ([`analysis::Analyzer`], pure, drivable offline), built from
 //!   [`filter`], [`spectrum`], [`melbank`] and [`rhythm`];
+//! * [`status`] — the device list and capture state, published for the other processes;
 //! * [`synth`] — the deterministic test beat;
 //! * [`pipeline`] — the running stage: source thread + analysis thread behind one handle that
 //!   applies new settings by diffing. `main.rs` only wires it to the supervisor.
@@ -23,6 +24,7 @@ pub mod resample;
 pub mod rhythm;
 pub mod source;
 pub mod spectrum;
+pub mod status;
 pub mod synth;
 
 pub use analysis::{AnalysisParams, Analyzer, HOP};

@@ -11,6 +11,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use audio_proc::pipeline::{AudioPipeline, PipelineError, ShmSink};
+use audio_proc::status::StatusBoard;
 use proto::exit::ExitCode;
 use proto::stage::{StageEvent, StageKind, StageLink};
 
@@ -41,7 +42,17 @@ fn main() {
             ExitCode::Internal.exit();
         }
     };
-    let mut pipeline = match AudioPipeline::start(&state.audio, Box::new(ShmSink::new(segment))) {
+    let status_segment = match link.segment.duplicate() {
+        Ok(segment) => segment,
+        Err(err) => {
+            tracing::error!(error = %err, "mapping the shared segment for the audio status");
+            ExitCode::Internal.exit();
+        }
+    };
+    let board = StatusBoard::shm(status_segment);
+    let started =
+        AudioPipeline::start_reporting(&state.audio, Box::new(ShmSink::new(segment)), board);
+    let mut pipeline = match started {
         Ok(pipeline) => pipeline,
         Err(err) => {
             tracing::error!(error = %err, "starting the audio pipeline");

@@ -26,7 +26,9 @@ use proto::stage::StageKind;
 use crate::analysis::{delay_hops, AnalysisError, AnalysisParams, Analyzer, HOP};
 use crate::melbank::ANALYSIS_RATE;
 use crate::resample::HopStream;
+use crate::source::devices::DeviceWatcher;
 use crate::source::{join_within, Feed, FeedSender, SourceError, SourceHandle};
+use crate::status::StatusBoard;
 
 /// Longest the analysis thread sleeps between two looks at its input.
 const TICK: Duration = Duration::from_millis(5);
@@ -52,6 +54,8 @@ pub enum PipelineError {
     StartSource(#[from] SourceError),
     #[error("spawning the analysis thread: {0}")]
     SpawnAnalysis(std::io::Error),
+    #[error("spawning the device watcher thread: {0}")]
+    SpawnWatcher(std::io::Error),
 }
 
 impl PipelineError {
@@ -124,22 +128,51 @@ pub struct AudioPipeline {
     source: Option<SourceHandle>,
     feeds: FeedSender,
     analysis: AnalysisHandle,
+    /// Where the source reports; the watcher keeps its device list current.
+    board: StatusBoard,
+    _watcher: Option<DeviceWatcher>,
 }
 
 impl AudioPipeline {
-    /// Validates `spec`, starts the analysis thread (publishing into `sink`) and the source.
+    /// Validates `spec`, starts the analysis thread (publishing into `sink`) and the source,
+    /// with no status reporting (tests and tools).
     pub fn start(spec: &AudioSpec, sink: Box<dyn FrameSink>) -> Result<Self, PipelineError> {
+        Self::start_inner(spec, sink, StatusBoard::detached(), false)
+    }
+
+    /// Like [`start`](Self::start), and reports the device list and capture state on `board`,
+    /// keeping the list current with a [`DeviceWatcher`] (the real stage).
+    pub fn start_reporting(
+        spec: &AudioSpec,
+        sink: Box<dyn FrameSink>,
+        board: StatusBoard,
+    ) -> Result<Self, PipelineError> {
+        Self::start_inner(spec, sink, board, true)
+    }
+
+    fn start_inner(
+        spec: &AudioSpec,
+        sink: Box<dyn FrameSink>,
+        board: StatusBoard,
+        watch_devices: bool,
+    ) -> Result<Self, PipelineError> {
         let params = AnalysisParams::from_spec(spec)?;
         let delay = delay_hops(spec.delay_ms)?;
         let analyzer = Box::new(Analyzer::new(&params)?);
         let (feeds, feed_rx) = FeedSender::channel();
         let analysis = AnalysisHandle::spawn(analyzer, delay, sink, feed_rx)?;
-        let source = SourceHandle::start(&spec.source, feeds.clone())?;
+        let source = SourceHandle::start_reporting(&spec.source, feeds.clone(), board.clone())?;
+        let watcher = watch_devices
+            .then(|| DeviceWatcher::spawn(board.clone()))
+            .transpose()
+            .map_err(PipelineError::SpawnWatcher)?;
         Ok(Self {
             spec: spec.clone(),
             source: Some(source),
             feeds,
             analysis,
+            board,
+            _watcher: watcher,
         })
     }
 
@@ -160,7 +193,11 @@ impl AudioPipeline {
         if spec.source != self.spec.source {
             // Stop the old source before the new one opens the same device.
             self.source = None;
-            self.source = Some(SourceHandle::start(&spec.source, self.feeds.clone())?);
+            self.source = Some(SourceHandle::start_reporting(
+                &spec.source,
+                self.feeds.next_generation(),
+                self.board.clone(),
+            )?);
             applied.source_rebuilt = true;
         }
         self.spec = spec.clone();
@@ -343,6 +380,9 @@ impl Runner {
                 self.apply(cmd);
             }
             while let Ok(new) = self.feeds.try_recv() {
+                if !new.is_current() {
+                    continue;
+                }
                 input.set_rate(new.rate);
                 input.clear();
                 feed = Some(new.samples);

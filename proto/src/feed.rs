@@ -60,6 +60,8 @@ pub enum Event {
     SceneActivated { scene_id: String },
     /// The user's colours or gradients (`/api/colors`) changed.
     ColorsUpdated,
+    /// A different capture device was chosen (`audio.audio_device_name`).
+    AudioDeviceChanged { name: String },
     /// Top-level config keys (anything but devices, virtuals and the user's colours)
     /// changed; `config` holds
     /// their new values.

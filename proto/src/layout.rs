@@ -8,6 +8,7 @@
 //! VIS_WANTED      per virtual visualisation slot: [wanted_until_ns]
 //! VIS_DIAG        per virtual visualisation slot: the last second's render timing (`RenderDiag`)
 //! LOG             the log ring: [records pushed], then LOG_ENTRIES entries (`logring.rs`)
+//! AUDIO_STATUS    a FrameSlot holding audio-proc's encoded `AudioStatus` (`audio_status.rs`)
 //! PIXELS          per device slot: a FrameSlot of up to MAX_PIXELS_PER_DEVICE RGB pixels
 //! VIS_PIXELS      per virtual visualisation slot: a FrameSlot of the same size
 //! ```
@@ -22,6 +23,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audio::AUDIO_FRAME_BYTES;
+use crate::audio_status::AUDIO_STATUS_BYTES;
 use crate::logring::{LogRing, LOG_ENTRIES, LOG_ENTRY_WORDS};
 use crate::shm::{SharedMemory, ShmError};
 use crate::slot::{slot_words, FrameSlot};
@@ -31,8 +33,8 @@ use crate::stage::StageKind;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
 /// Bumped whenever anything in this file (or the slot format of `slot.rs`) changes meaning.
 /// 2: frame buffers carry a generation word. 3: virtual visualisation slots and render
-/// diagnostics, and the log ring.
-pub const LAYOUT_VERSION: u64 = 3;
+/// diagnostics, and the log ring. 4: the audio status slot.
+pub const LAYOUT_VERSION: u64 = 4;
 /// How many devices can be driven at once.
 pub const MAX_DEVICE_SLOTS: usize = 512;
 /// How many virtuals can be visualised at once.
@@ -57,7 +59,9 @@ const VIS_DIAG_OFFSET: usize = round_up(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8, P
 const VIS_DIAG_WORDS: usize = 8;
 const LOG_OFFSET: usize = round_up(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8, PAGE);
 const LOG_WORDS: usize = 8 + LOG_ENTRIES * LOG_ENTRY_WORDS;
-const PIXELS_OFFSET: usize = round_up(LOG_OFFSET + LOG_WORDS * 8, PAGE);
+const AUDIO_STATUS_OFFSET: usize = round_up(LOG_OFFSET + LOG_WORDS * 8, PAGE);
+const AUDIO_STATUS_WORDS: usize = slot_words(AUDIO_STATUS_BYTES);
+const PIXELS_OFFSET: usize = round_up(AUDIO_STATUS_OFFSET + AUDIO_STATUS_WORDS * 8, PAGE);
 const PIXEL_SLOT_WORDS: usize = slot_words(DEVICE_FRAME_BYTES);
 const VIS_PIXELS_OFFSET: usize = round_up(
     PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8,
@@ -76,7 +80,8 @@ const _: () = {
     assert!(DEVICE_STATS_OFFSET + MAX_DEVICE_SLOTS * DEVICE_STATS_WORDS * 8 <= VIS_WANTED_OFFSET);
     assert!(VIS_WANTED_OFFSET + MAX_VIS_SLOTS * 8 <= VIS_DIAG_OFFSET);
     assert!(VIS_DIAG_OFFSET + MAX_VIS_SLOTS * VIS_DIAG_WORDS * 8 <= LOG_OFFSET);
-    assert!(LOG_OFFSET + LOG_WORDS * 8 <= PIXELS_OFFSET);
+    assert!(LOG_OFFSET + LOG_WORDS * 8 <= AUDIO_STATUS_OFFSET);
+    assert!(AUDIO_STATUS_OFFSET + AUDIO_STATUS_WORDS * 8 <= PIXELS_OFFSET);
     assert!(PIXELS_OFFSET + MAX_DEVICE_SLOTS * PIXEL_SLOT_WORDS * 8 <= VIS_PIXELS_OFFSET);
     assert!(VIS_PIXELS_OFFSET + MAX_VIS_SLOTS * PIXEL_SLOT_WORDS * 8 <= SEGMENT_BYTES);
 };
@@ -162,6 +167,21 @@ impl Segment {
     /// The slot holding the latest audio analysis frame.
     pub fn audio_slot(&self) -> FrameSlot<'_> {
         FrameSlot::new(self.shm.words(AUDIO_OFFSET, AUDIO_WORDS), AUDIO_FRAME_BYTES)
+    }
+
+    /// The slot holding audio-proc's latest encoded [`crate::audio_status::AudioStatus`].
+    pub fn audio_status_slot(&self) -> FrameSlot<'_> {
+        FrameSlot::new(
+            self.shm.words(AUDIO_STATUS_OFFSET, AUDIO_STATUS_WORDS),
+            AUDIO_STATUS_BYTES,
+        )
+    }
+
+    /// The latest audio status, if audio-proc ever published one.
+    pub fn audio_status(&self) -> Option<crate::audio_status::AudioStatus> {
+        let mut bytes = Vec::new();
+        self.audio_status_slot().read_latest(&mut bytes)?;
+        crate::audio_status::AudioStatus::decode(&bytes)
     }
 
     /// The pixel slot of device slot `index` (`index < MAX_DEVICE_SLOTS`).

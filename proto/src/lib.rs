@@ -7,6 +7,7 @@
 //!   the one segment the supervisor creates.
 //! * [`logring`] — every process's recent log records, for the log WebSocket.
 //! * [`audio`] — the analysis frame audio-proc publishes once per hop.
+//! * [`audio_status`] — audio-proc's device list and capture state.
 //! * [`control`] — typed, length-prefixed control messages with a version handshake.
 //! * [`pipeline`] — the desired state handed to render-proc and output-proc.
 //! * [`api`] — the calls api-proc sends to the state owner (one module per resource group)
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod audio;
+pub mod audio_status;
 pub mod control;
 pub mod exit;
 pub mod feed;

@@ -248,8 +248,15 @@ impl Default for AudioSpec {
 /// Where audio comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AudioSource {
-    /// The system's default capture device.
+    /// The system's default capture device; silence (reported as "no capture device") when
+    /// there is none.
     Default,
+    /// The system's default capture device, else the built-in synth (what `make run` uses,
+    /// so a machine without a sound card still shows audio effects moving).
+    Auto,
+    /// The device chosen through the API or stored as `audio.audio_device`: found by its
+    /// name when that is still listed, else by its LedFx index.
+    Chosen { index: u32, name: String },
     /// A capture device by (sub-string of its) name.
     Device(String),
     /// A WAV file, looped.
@@ -282,11 +289,12 @@ pub enum PcmEncoding {
 impl std::str::FromStr for AudioSource {
     type Err = String;
 
-    /// Parses the `--audio` option: `default`, `device:NAME`, `file:PATH.wav`,
+    /// Parses the `--audio` option: `default`, `auto`, `device:NAME`, `file:PATH.wav`,
     /// `stdin[:f32|s16][:RATE][:CHANNELS]`, `synth`, `none`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "default" => return Ok(AudioSource::Default),
+            "auto" => return Ok(AudioSource::Auto),
             "synth" => return Ok(AudioSource::Synth),
             "none" => return Ok(AudioSource::None),
             _ => {}

@@ -18,8 +18,11 @@ pub struct Cli {
     /// Directory holding config.json (default: ~/.ledfx-rs).
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
-    /// Audio source: default, device:NAME, file:PATH.wav, stdin[:f32|s16[:RATE[:CHANNELS]]],
-    /// synth or none.
+    /// Audio source. `default`: the device stored in config.json (`audio.audio_device`), else
+    /// the system's default input, else silence ("no capture device" in /api/info). `auto`:
+    /// the same, but the built-in 120 BPM synth when there is no capture device at all.
+    /// Or one source for this run: device:NAME, file:PATH.wav,
+    /// stdin[:f32|s16[:RATE[:CHANNELS]]], synth or none.
     #[arg(long, value_name = "SPEC", default_value = "default", value_parser = parse_audio)]
     pub audio: AudioSource,
     /// More logging: -v for debug, -vv for trace.

@@ -60,6 +60,8 @@ enum Request {
         write: WriteFn,
         call: ApiCall,
         expires_ns: Option<u64>,
+        /// What audio-proc published about its devices when the call arrived.
+        audio: Option<proto::audio_status::AudioStatus>,
         reply: oneshot::Sender<ApiReply>,
     },
     Rollback {
@@ -133,6 +135,7 @@ impl OwnerHandle {
                     write,
                     call: call.clone(),
                     expires_ns,
+                    audio: self.segment.as_deref().and_then(|s| s.audio_status()),
                     reply: tx,
                 };
                 self.tx.send(request).await.map_err(|_| gone())?;
@@ -224,6 +227,7 @@ impl Owner {
                 write,
                 call,
                 expires_ns,
+                audio,
                 reply,
             } = request
             else {
@@ -236,9 +240,11 @@ impl Owner {
                 continue;
             }
             let mut candidate = working.clone();
+            candidate.audio_status = audio;
             let result = catch_unwind(AssertUnwindSafe(|| write(&mut candidate)))
                 .unwrap_or_else(|_| Err(panicked(&call)));
             let changed = candidate.doc != working.doc
+                || candidate.audio_chosen != working.audio_chosen
                 || candidate.paused != working.paused
                 || candidate.tools != working.tools
                 || candidate.fallbacks != working.fallbacks;

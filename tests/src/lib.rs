@@ -7,6 +7,7 @@
 //! from /proc; [`sse::EventStream`] follows a Server-Sent Events endpoint; [`ws::WsClient`]
 //! speaks LedFx's WebSocket protocol and [`ws_script`] runs a scripted WebSocket session.
 
+pub mod pulse;
 pub mod shape;
 pub mod sse;
 pub mod ws;

@@ -1,12 +1,13 @@
 //! The router (ledfx-api.md §3) and what every handler shares.
 //!
-//! Each resource group has its own module of handlers — [`system`], [`schema`], [`devices`],
+//! Each resource group has its own module of handlers — [`system`], [`audio`], [`schema`], [`devices`],
 //! [`virtuals`], [`effects`], [`presets`], [`scenes`], [`colors`], [`clients`], [`log`], [`tools`], [`utility`], [`events`] — with one `routes()` function
 //! registered below.
 //! Handlers validate the request's shape with LedFx's messages, turn it into one command of
 //! their group, and map the reply. Unknown paths answer `404: Not Found`; a known path with a
 //! verb it does not implement answers `405: Method Not Allowed` with an `Allow` header.
 
+mod audio;
 mod clients;
 mod colors;
 mod devices;
@@ -70,6 +71,7 @@ pub fn app(
     };
     let routes = Router::new()
         .merge(system::routes())
+        .merge(audio::routes())
         .merge(schema::routes())
         .merge(devices::routes())
         .merge(virtuals::routes())

@@ -45,6 +45,9 @@ async fn info(State(state): State<AppState>) -> Response {
             "last_rollback": status.get("last_rollback").cloned().unwrap_or(Value::Null),
             // Entries of config.json ledfx-rs keeps but cannot use, each with its reason.
             "config_problems": status.get("config_problems").cloned().unwrap_or(Value::Null),
+            // The capture: its state ("capturing", "no capture device", …), source and the
+            // last problem; `/api/audio/status` has the detail.
+            "audio": status.get("audio").cloned().unwrap_or(Value::Null),
         },
     }))
 }

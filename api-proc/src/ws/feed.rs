@@ -64,6 +64,10 @@ pub fn translate(event: &Event) -> Option<LedfxEvent> {
         Event::GlobalPause { paused } => ("global_pause", json!({"paused": paused})),
         Event::SceneActivated { scene_id } => ("scene_activated", json!({"scene_id": scene_id})),
         Event::ColorsUpdated => ("colors_updated", Value::Null),
+        Event::AudioDeviceChanged { name } => (
+            "audio_input_device_changed",
+            json!({"audio_input_device_name": name}),
+        ),
         Event::ConfigUpdated { config } => {
             let base: Map<String, Value> = config
                 .as_object()?

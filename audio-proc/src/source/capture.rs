@@ -1,16 +1,19 @@
-//! Capture from a cpal input device (`default`, or `device:NAME`).
+//! Capture from a cpal input device: the default one, one matching a name, or the one chosen
+//! through the API.
 //!
-//! On Linux cpal's default host is ALSA, whose `default`/`pulse` PCMs reach PulseAudio or
-//! PipeWire through the ALSA pulse plugin. The design follows cpal's own examples (and our
-//! STYLE lesson 8):
+//! The host is cpal's default: PulseAudio (or PipeWire-pulse) natively when a server is
+//! reachable, ALSA otherwise (see [`super::devices`]). The design follows cpal's own examples
+//! (and our STYLE lesson 8):
 //!
 //! * the data callback only mixes to mono and copies into the SPSC ring — no locks, no
 //!   allocation, no logging; a full ring drops samples and counts them in an atomic;
 //! * the error callback only sets atomics; this module's thread watches them, logs, and
-//!   rebuilds the stream on `StreamInvalidated`/`DeviceNotAvailable`;
-//! * a `device:NAME` that is missing is retried every 5 s (the stage keeps publishing silent
-//!   frames meanwhile; exiting would only make the supervisor restart-loop us); a `default`
-//!   device that does not exist or cannot be opened falls back to the synth, with a warning.
+//!   rebuilds the stream (from a fresh host, so a restarted audio server is found again) on
+//!   `StreamInvalidated`/`DeviceNotAvailable`, with a backoff of 0.25 s doubling to 2 s;
+//! * a device that is missing is looked for again on the same backoff; the stage keeps
+//!   publishing silent frames meanwhile and says why in the audio status (exiting would only
+//!   make the supervisor restart-loop us). Only [`Fallback::Synth`] (`--audio auto`) turns a
+//!   machine without any capture device into the built-in synth.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,34 +21,42 @@ use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
+use proto::audio_status::CaptureState;
 
+use super::devices::{self, Target};
 use super::FeedSender;
+use crate::status::StatusBoard;
 
-/// Retry interval for a device that is missing or failed.
-const RETRY_EVERY: Duration = Duration::from_secs(5);
-/// Pause before reopening a stream that reported an error.
-const REBUILD_AFTER: Duration = Duration::from_millis(500);
+/// First wait before reopening a lost stream or looking for a missing device again.
+const BACKOFF_FIRST: Duration = Duration::from_millis(250);
+/// Longest wait between two attempts (keeps recovery after an audio server restart well
+/// inside 5 s).
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// A stream that ran this long resets the backoff when it is lost.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How often the capture thread looks at its stop flag and the stream's error flags.
 const WATCH_TICK: Duration = Duration::from_millis(20);
 /// How long to wait for the backend to set up a stream.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Capture period asked of PulseAudio: it delivers data in fragments this long. Without it
+/// the server picks fragments of up to 2 s.
+const PULSE_PERIOD_MS: u32 = 20;
 
-/// Which device to capture from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceSelector {
-    /// The host's default input device.
-    Default,
-    /// The first input device whose name or id contains this (case-insensitively).
-    Named(String),
+/// What to do when no capture device exists at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Publish silence and report "no capture device" (an installation must not dance to a
+    /// fake beat).
+    Silence,
+    /// Run the built-in synth instead (`--audio auto`, a first run without a sound card).
+    Synth,
 }
 
 /// Errors opening a capture stream.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("no default input device")]
-    FindDefault,
-    #[error("no input device matches {wanted:?}")]
-    FindDevice { wanted: String },
+    #[error("{0}")]
+    NoDevice(String),
     #[error("listing audio devices: {0}")]
     ListDevices(cpal::Error),
     #[error("querying the input format of {device}: {source}")]
@@ -76,37 +87,12 @@ struct StreamFlags {
     other_errors: AtomicU64,
 }
 
-/// Name of a device for matching and logs: `id (description)`.
+/// Name of a device for logs: `id (description)`.
 fn device_label(device: &cpal::Device) -> String {
-    let id = device.id().map(|id| id.id().to_owned()).unwrap_or_default();
+    let id = devices::device_id(device);
     match device.description() {
         Ok(desc) if desc.name() != id => format!("{id} ({})", desc.name()),
         _ => id,
-    }
-}
-
-/// Labels of every input-capable device, for error messages.
-pub fn input_device_names() -> Vec<String> {
-    let host = cpal::default_host();
-    match host.input_devices() {
-        Ok(devices) => devices.map(|d| device_label(&d)).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-fn find_device(host: &cpal::Host, selector: &DeviceSelector) -> Result<cpal::Device, CaptureError> {
-    match selector {
-        DeviceSelector::Default => host.default_input_device().ok_or(CaptureError::FindDefault),
-        DeviceSelector::Named(wanted) => {
-            let needle = wanted.to_lowercase();
-            host.devices()
-                .map_err(CaptureError::ListDevices)?
-                .filter(|d| device_label(d).to_lowercase().contains(&needle))
-                .find(DeviceTrait::supports_input)
-                .ok_or_else(|| CaptureError::FindDevice {
-                    wanted: wanted.clone(),
-                })
-        }
     }
 }
 
@@ -178,10 +164,73 @@ where
     )
 }
 
-fn open(selector: &DeviceSelector, feeds: &FeedSender) -> Result<OpenStream, CaptureError> {
-    let host = cpal::default_host();
-    let device = find_device(&host, selector)?;
-    let label = device_label(&device);
+/// Describes `target` for messages.
+fn describe(target: &Target) -> String {
+    match target {
+        Target::Default => "the default capture device".into(),
+        Target::Matching(name) => format!("a capture device matching {name:?}"),
+        Target::Chosen { index, name } if name.is_empty() => format!("capture device #{index}"),
+        Target::Chosen { name, .. } => format!("capture device {name:?}"),
+    }
+}
+
+/// Lists the host's devices into the board and finds `target`: the device, its index in the
+/// list (if it is a listed one) and its label.
+fn find(
+    host: &cpal::Host,
+    target: &Target,
+    board: &StatusBoard,
+) -> Result<(cpal::Device, Option<u32>), CaptureError> {
+    let (listed, default_index) = devices::list(host).map_err(CaptureError::ListDevices)?;
+    let infos: Vec<_> = listed.iter().map(|l| l.info.clone()).collect();
+    let found = devices::resolve(target, &infos, default_index);
+    devices::publish_listing(board, devices::host_name(host), infos, default_index);
+    if let Some(index) = found {
+        let device = listed
+            .into_iter()
+            .nth(index)
+            .map(|l| l.device)
+            .expect("resolve returns an index into the list");
+        return Ok((device, u32::try_from(index).ok()));
+    }
+    // ALSA's `default` PCM is not always among the listed hints; open it anyway. A chosen
+    // device that is missing (unplugged, or a name from a LedFx config) is stood in for by
+    // the default until it appears.
+    if matches!(target, Target::Default | Target::Chosen { .. }) {
+        if let Some(device) = host.default_input_device() {
+            let id = devices::device_id(&device);
+            let index = infos_index(&listed, &id);
+            return Ok((device, index));
+        }
+    }
+    let available = listed
+        .iter()
+        .map(|l| l.info.name.as_str())
+        .collect::<Vec<_>>();
+    Err(CaptureError::NoDevice(if listed.is_empty() {
+        "no capture device".to_owned()
+    } else {
+        format!(
+            "{} is not present (available: {})",
+            describe(target),
+            available.join(", ")
+        )
+    }))
+}
+
+fn infos_index(listed: &[devices::Listed], id: &str) -> Option<u32> {
+    listed
+        .iter()
+        .position(|l| l.info.id == id)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
+fn open(
+    host: &cpal::Host,
+    device: &cpal::Device,
+    feeds: &FeedSender,
+) -> Result<OpenStream, CaptureError> {
+    let label = device_label(device);
     let supported = device
         .default_input_config()
         .map_err(|source| CaptureError::QueryConfig {
@@ -189,19 +238,23 @@ fn open(selector: &DeviceSelector, feeds: &FeedSender) -> Result<OpenStream, Cap
             source,
         })?;
     let format = supported.sample_format();
-    let config = supported.config();
+    let mut config = supported.config();
+    if devices::cheap_listing(host) {
+        config.buffer_size =
+            cpal::BufferSize::Fixed((config.sample_rate * PULSE_PERIOD_MS / 1000).max(1));
+    }
     let rate = config.sample_rate;
     let flags = Arc::new(StreamFlags::default());
     let producer = feeds.open(rate).ok_or(CaptureError::OpenFeed)?;
     let stream = match format {
-        SampleFormat::F32 => build::<f32>(&device, config, producer, &flags),
-        SampleFormat::F64 => build::<f64>(&device, config, producer, &flags),
-        SampleFormat::I16 => build::<i16>(&device, config, producer, &flags),
-        SampleFormat::I32 => build::<i32>(&device, config, producer, &flags),
-        SampleFormat::I8 => build::<i8>(&device, config, producer, &flags),
-        SampleFormat::U8 => build::<u8>(&device, config, producer, &flags),
-        SampleFormat::U16 => build::<u16>(&device, config, producer, &flags),
-        SampleFormat::U32 => build::<u32>(&device, config, producer, &flags),
+        SampleFormat::F32 => build::<f32>(device, config, producer, &flags),
+        SampleFormat::F64 => build::<f64>(device, config, producer, &flags),
+        SampleFormat::I16 => build::<i16>(device, config, producer, &flags),
+        SampleFormat::I32 => build::<i32>(device, config, producer, &flags),
+        SampleFormat::I8 => build::<i8>(device, config, producer, &flags),
+        SampleFormat::U8 => build::<u8>(device, config, producer, &flags),
+        SampleFormat::U16 => build::<u16>(device, config, producer, &flags),
+        SampleFormat::U32 => build::<u32>(device, config, producer, &flags),
         format => {
             return Err(CaptureError::UnsupportedFormat {
                 device: label,
@@ -217,7 +270,14 @@ fn open(selector: &DeviceSelector, feeds: &FeedSender) -> Result<OpenStream, Cap
         device: label.clone(),
         source,
     })?;
-    tracing::info!(device = %label, rate, channels = config.channels, ?format, "capturing audio");
+    tracing::info!(
+        device = %label,
+        host = devices::host_name(host),
+        rate,
+        channels = config.channels,
+        ?format,
+        "capturing audio"
+    );
     Ok(OpenStream {
         _stream: stream,
         flags,
@@ -237,13 +297,27 @@ fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) -> bool {
     stop.load(Ordering::Relaxed)
 }
 
-/// Watches an open stream until `stop` (returns `true`) or until it must be rebuilt (`false`).
-fn watch(stream: &OpenStream, stop: &AtomicBool) -> bool {
-    /// Trouble is reported at most this often, with running totals, so a persistently
+/// Watches an open stream until `stop` (returns `true`) or until it must be rebuilt (`false`):
+/// lost, or `moved()` says the wanted device is now elsewhere. Trouble counters go to the
+/// board as they change, and to the log at most every 10 s.
+fn watch(
+    stream: &OpenStream,
+    stop: &AtomicBool,
+    board: &StatusBoard,
+    moved: impl Fn() -> bool,
+) -> bool {
+    /// How often `moved` is asked (it looks at the watcher's device list).
+    const MOVED_EVERY: Duration = Duration::from_secs(1);
+    let mut moved_at = Instant::now();
+    /// Trouble is logged at most this often, with running totals, so a persistently
     /// overflowing ring cannot flood the log.
-    const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+    const REPORT_EVERY: Duration = Duration::from_secs(10);
+    let (base_dropped, base_xruns) = {
+        let s = board.get();
+        (s.dropped_samples, s.xruns)
+    };
     let mut seen = (0u64, 0u64, 0u64);
-    let mut last_report: Option<std::time::Instant> = None;
+    let mut last_report: Option<Instant> = None;
     loop {
         if stop.load(Ordering::Relaxed) {
             return true;
@@ -253,72 +327,170 @@ fn watch(stream: &OpenStream, stop: &AtomicBool) -> bool {
             tracing::warn!(device = %stream.label, "capture stream lost; reopening");
             return false;
         }
+        if moved_at.elapsed() >= MOVED_EVERY {
+            moved_at = Instant::now();
+            if moved() {
+                tracing::info!(device = %stream.label, "the chosen capture device is back; switching to it");
+                return false;
+            }
+        }
         let now = (
             f.dropped.load(Ordering::Relaxed),
             f.xruns.load(Ordering::Relaxed),
             f.other_errors.load(Ordering::Relaxed),
         );
-        let due = last_report.is_none_or(|at| at.elapsed() >= REPORT_EVERY);
-        if now != seen && due {
-            last_report = Some(std::time::Instant::now());
-            tracing::warn!(
-                device = %stream.label,
-                dropped_samples = now.0,
-                xruns = now.1,
-                other_errors = now.2,
-                "capture stream trouble"
-            );
+        if now != seen {
+            board.update(|s| {
+                s.dropped_samples = base_dropped + now.0;
+                s.xruns = base_xruns + now.1;
+            });
+            if last_report.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
+                last_report = Some(Instant::now());
+                tracing::warn!(
+                    device = %stream.label,
+                    dropped_samples = now.0,
+                    xruns = now.1,
+                    other_errors = now.2,
+                    "capture stream trouble"
+                );
+            }
             seen = now;
         }
         std::thread::sleep(WATCH_TICK);
     }
 }
 
-/// Runs the capture source until `stop`.
-pub(crate) fn run(selector: &DeviceSelector, feeds: &FeedSender, stop: &AtomicBool) {
+/// The wait between attempts: doubling from [`BACKOFF_FIRST`] to [`BACKOFF_MAX`].
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(BACKOFF_FIRST)
+    }
+
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        wait
+    }
+
+    fn reset(&mut self) {
+        self.0 = BACKOFF_FIRST;
+    }
+}
+
+/// Runs the capture of `target` until `stop`.
+pub(crate) fn run(
+    target: &Target,
+    fallback: Fallback,
+    feeds: &FeedSender,
+    stop: &AtomicBool,
+    board: &StatusBoard,
+) {
+    let wanted = describe(target);
+    board.update(|s| {
+        s.source = wanted.clone();
+        s.state = CaptureState::Opening;
+        s.active_index = None;
+    });
     let mut ever_opened = false;
-    let mut last_listing: Option<Vec<String>> = None;
+    let mut backoff = Backoff::new();
+    let mut last_error: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
-        match open(selector, feeds) {
-            Ok(stream) => {
+        // A fresh host every attempt: a restarted audio server is only found by a new
+        // connection (and a server that appeared since falls us over from ALSA to it).
+        let host = devices::open_host();
+        let opened = find(&host, target, board)
+            .and_then(|(device, index)| Ok((open(&host, &device, feeds)?, index)));
+        match opened {
+            Ok((stream, index)) => {
                 ever_opened = true;
-                last_listing = None;
-                if watch(&stream, stop) {
+                last_error = None;
+                // A chosen device that is missing is stood in for by the default one.
+                let standing_in = match target {
+                    Target::Chosen { .. } => {
+                        let status = board.get();
+                        devices::resolve(target, &status.devices, status.default_index).is_none()
+                    }
+                    _ => false,
+                };
+                if standing_in {
+                    tracing::warn!(wanted = %wanted, using = %stream.label, "the chosen capture device is not present; capturing from the default device until it is");
+                }
+                board.update(|s| {
+                    s.state = CaptureState::Capturing;
+                    s.active_index = index;
+                    s.source = stream.label.clone();
+                    s.error = standing_in.then(|| {
+                        format!("{wanted} is not present; capturing from the default device until it is")
+                    });
+                    s.streams_opened += 1;
+                });
+                let opened_at = Instant::now();
+                let moved = || {
+                    standing_in && {
+                        let status = board.get();
+                        devices::resolve(target, &status.devices, status.default_index).is_some()
+                    }
+                };
+                if watch(&stream, stop, board, moved) {
                     return;
                 }
+                let lost = stream.flags.rebuild.load(Ordering::Relaxed);
                 drop(stream);
-                if sleep_unless_stopped(REBUILD_AFTER, stop) {
-                    return;
+                board.update(|s| {
+                    s.state = CaptureState::Opening;
+                    s.active_index = None;
+                    s.source = wanted.clone();
+                    if lost {
+                        s.streams_lost += 1;
+                        s.error = Some("capture stream lost (device gone or audio server restarted); reopening".into());
+                    }
+                });
+                if opened_at.elapsed() >= STABLE_AFTER || !lost {
+                    backoff.reset();
                 }
             }
             Err(CaptureError::OpenFeed) => return,
-            Err(err) => match selector {
-                DeviceSelector::Default if !ever_opened => {
-                    tracing::warn!(
-                        error = %err,
-                        "no usable default capture device; falling back to the built-in synth source (120 BPM test beat)"
-                    );
-                    super::run_synth(feeds, stop);
-                    return;
+            Err(CaptureError::NoDevice(msg))
+                if fallback == Fallback::Synth && *target == Target::Default && !ever_opened =>
+            {
+                tracing::warn!(
+                    reason = %msg,
+                    "no usable capture device; falling back to the built-in synth source (120 BPM test beat)"
+                );
+                board.update(|s| {
+                    s.state = CaptureState::NotCapturing;
+                    s.source = "synth (no capture device)".into();
+                    s.error = Some(msg);
+                });
+                super::run_synth(feeds, stop);
+                return;
+            }
+            Err(err) => {
+                let missing = matches!(err, CaptureError::NoDevice(_));
+                let msg = err.to_string();
+                // Log loudly once, and again only when the problem changes.
+                if last_error.as_ref() != Some(&msg) {
+                    tracing::error!(error = %msg, "audio capture unavailable; publishing silence and retrying");
+                    last_error = Some(msg.clone());
+                } else {
+                    tracing::debug!(error = %msg, "audio capture still unavailable");
                 }
-                _ => {
-                    let available = input_device_names();
-                    // Log loudly once, and again only when the set of devices changes.
-                    if last_listing.as_ref() != Some(&available) {
-                        tracing::error!(
-                            error = %err,
-                            available = ?available,
-                            "audio input device unavailable; publishing silence and retrying every 5 s"
-                        );
-                        last_listing = Some(available);
+                board.update(|s| {
+                    s.state = if missing {
+                        CaptureState::NoDevice
                     } else {
-                        tracing::debug!(error = %err, "audio input device still unavailable");
-                    }
-                    if sleep_unless_stopped(RETRY_EVERY, stop) {
-                        return;
-                    }
-                }
-            },
+                        CaptureState::Opening
+                    };
+                    s.active_index = None;
+                    s.error = Some(msg);
+                });
+            }
+        }
+        if sleep_unless_stopped(backoff.next(), stop) {
+            return;
         }
     }
 }
@@ -352,20 +524,42 @@ mod tests {
     }
 
     #[test]
+    fn the_backoff_doubles_to_its_ceiling_and_resets() {
+        let mut b = Backoff::new();
+        let waits: Vec<_> = (0..6).map(|_| b.next().as_millis()).collect();
+        assert_eq!(waits, vec![250, 500, 1000, 2000, 2000, 2000]);
+        b.reset();
+        assert_eq!(b.next(), BACKOFF_FIRST);
+    }
+
+    #[test]
     fn a_missing_named_device_is_retried_without_exiting() {
         let (feeds, rx) = FeedSender::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let board = StatusBoard::detached();
+        let status = board.clone();
         let t = std::thread::spawn(move || {
             run(
-                &DeviceSelector::Named("no-such-device-ledfx-test".into()),
+                &Target::Matching("no-such-device-ledfx-test".into()),
+                Fallback::Synth,
                 &feeds,
                 &flag,
+                &board,
             )
         });
-        std::thread::sleep(Duration::from_millis(300));
+        // Listing can take a while on a loaded machine; the error lands in the board.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while status.get().error.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(!t.is_finished(), "the capture thread must keep retrying");
         assert!(rx.try_recv().is_err(), "no feed for a missing device");
+        let s = status.get();
+        assert!(
+            matches!(s.state, CaptureState::NoDevice | CaptureState::Opening),
+            "{s:?}"
+        );
         stop.store(true, Ordering::Relaxed);
         t.join().unwrap();
     }

@@ -7,22 +7,27 @@
 //! unreadable file or the end of stdin is logged and leaves the analysis without input, and
 //! the analysis then publishes silent frames on its own clock.
 //!
-//! * [`capture`] — cpal input devices (`Default`, `Device(name)`);
+//! * [`capture`] — cpal input devices (`Default`, `Auto`, `Device(name)`, `Chosen`), found
+//!   through [`devices`];
 //! * [`file`] — a looped WAV file, paced in real time;
 //! * [`stdin`] — raw PCM on standard input, paced by the data;
 //! * the synth and `None` are handled here.
 
 pub mod capture;
+pub mod devices;
 pub mod file;
 pub mod stdin;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use proto::pipeline::AudioSource;
 
+use proto::audio_status::CaptureState;
+
+use crate::status::StatusBoard;
 use crate::synth::{Synth, SYNTH_RATE};
 
 /// Seconds of audio a ring holds: generous, since the analysis drains it every few ms.
@@ -50,11 +55,26 @@ pub struct Feed {
     pub samples: rtrb::Consumer<f32>,
     /// Sample rate of what arrives through it, Hz.
     pub rate: u32,
+    /// The source generation that opened it (see [`FeedSender::next_generation`]).
+    generation: u64,
+    current: Arc<AtomicU64>,
+}
+
+impl Feed {
+    /// Whether the source that opened this feed is still the current one. A replaced source
+    /// whose thread was stuck in a backend call may announce a feed after its successor did;
+    /// the analysis ignores such a feed.
+    pub fn is_current(&self) -> bool {
+        self.current.load(Ordering::Acquire) == self.generation
+    }
 }
 
 impl std::fmt::Debug for Feed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Feed").field("rate", &self.rate).finish()
+        f.debug_struct("Feed")
+            .field("rate", &self.rate)
+            .field("generation", &self.generation)
+            .finish()
     }
 }
 
@@ -62,21 +82,48 @@ impl std::fmt::Debug for Feed {
 #[derive(Debug, Clone)]
 pub struct FeedSender {
     tx: mpsc::Sender<Feed>,
+    generation: u64,
+    current: Arc<AtomicU64>,
 }
 
 impl FeedSender {
     /// A sender and the receiver the analysis thread polls.
     pub fn channel() -> (Self, mpsc::Receiver<Feed>) {
         let (tx, rx) = mpsc::channel();
-        (Self { tx }, rx)
+        let sender = Self {
+            tx,
+            generation: 0,
+            current: Arc::new(AtomicU64::new(0)),
+        };
+        (sender, rx)
+    }
+
+    /// A sender for a new source replacing the one(s) before: from now on only it can open
+    /// feeds, and feeds the older ones opened are not current any more.
+    pub fn next_generation(&self) -> Self {
+        let generation = self.current.fetch_add(1, Ordering::AcqRel) + 1;
+        Self {
+            tx: self.tx.clone(),
+            generation,
+            current: self.current.clone(),
+        }
     }
 
     /// Opens a new ring for samples at `rate` Hz and announces it; `None` when the analysis
-    /// side is gone (the source should then stop).
+    /// side is gone or this source was replaced (the source should then stop).
     pub fn open(&self, rate: u32) -> Option<rtrb::Producer<f32>> {
+        if self.current.load(Ordering::Acquire) != self.generation {
+            return None;
+        }
         let capacity = ((f64::from(rate.max(1)) * RING_SECONDS) as usize).max(4096);
         let (producer, samples) = rtrb::RingBuffer::new(capacity);
-        self.tx.send(Feed { samples, rate }).ok()?;
+        let feed = Feed {
+            samples,
+            rate,
+            generation: self.generation,
+            current: self.current.clone(),
+        };
+        self.tx.send(feed).ok()?;
         Some(producer)
     }
 }
@@ -94,12 +141,42 @@ pub struct SourceHandle {
 }
 
 impl SourceHandle {
-    /// Starts `source`, delivering into rings opened through `feeds`.
+    /// Starts `source`, delivering into rings opened through `feeds`, with no status board.
     pub fn start(source: &AudioSource, feeds: FeedSender) -> Result<Self, SourceError> {
+        Self::start_reporting(source, feeds, StatusBoard::detached())
+    }
+
+    /// Starts `source`, delivering into rings opened through `feeds` and reporting what it
+    /// does on `board`.
+    pub fn start_reporting(
+        source: &AudioSource,
+        feeds: FeedSender,
+        board: StatusBoard,
+    ) -> Result<Self, SourceError> {
+        use capture::Fallback;
+        use devices::Target;
         let stop = Arc::new(AtomicBool::new(false));
         let name = describe(source);
         let flag = stop.clone();
+        if !is_capture(source) {
+            board.update(|s| {
+                s.state = CaptureState::NotCapturing;
+                s.source = name.clone();
+                s.active_index = None;
+                s.error = None;
+            });
+        }
+        let capture = |target: Target, fallback: Fallback| -> Box<dyn FnOnce() + Send> {
+            let (feeds, flag, board) = (feeds.clone(), flag.clone(), board.clone());
+            Box::new(move || capture::run(&target, fallback, &feeds, &flag, &board))
+        };
         let body: Box<dyn FnOnce() + Send> = match source.clone() {
+            AudioSource::Default => capture(Target::Default, Fallback::Silence),
+            AudioSource::Auto => capture(Target::Default, Fallback::Synth),
+            AudioSource::Device(wanted) => capture(Target::Matching(wanted), Fallback::Silence),
+            AudioSource::Chosen { index, name } => {
+                capture(Target::Chosen { index, name }, Fallback::Silence)
+            }
             AudioSource::None => {
                 tracing::info!("audio source is none: publishing silence");
                 return Ok(Self {
@@ -111,12 +188,6 @@ impl SourceHandle {
             AudioSource::Synth => Box::new(move || run_synth(&feeds, &flag)),
             AudioSource::File(path) => Box::new(move || file::run(&path, &feeds, &flag)),
             AudioSource::Stdin(format) => Box::new(move || stdin::run(format, &feeds, &flag)),
-            AudioSource::Default => {
-                Box::new(move || capture::run(&capture::DeviceSelector::Default, &feeds, &flag))
-            }
-            AudioSource::Device(wanted) => Box::new(move || {
-                capture::run(&capture::DeviceSelector::Named(wanted), &feeds, &flag)
-            }),
         };
         let join = std::thread::Builder::new()
             .name(format!("source-{}", thread_tag(source)))
@@ -171,7 +242,9 @@ pub(crate) fn join_within(join: JoinHandle<()>, grace: Duration) -> Result<(), J
 pub fn describe(source: &AudioSource) -> String {
     match source {
         AudioSource::Default => "default capture device".into(),
+        AudioSource::Auto => "default capture device, else the synth".into(),
         AudioSource::Device(name) => format!("capture device {name:?}"),
+        AudioSource::Chosen { index, name } => format!("capture device #{index} {name:?}"),
         AudioSource::File(path) => format!("file {path:?}"),
         AudioSource::Stdin(f) => {
             format!("stdin ({:?}, {} Hz, {} ch)", f.encoding, f.rate, f.channels)
@@ -183,12 +256,26 @@ pub fn describe(source: &AudioSource) -> String {
 
 fn thread_tag(source: &AudioSource) -> &'static str {
     match source {
-        AudioSource::Default | AudioSource::Device(_) => "capture",
+        AudioSource::Default
+        | AudioSource::Auto
+        | AudioSource::Device(_)
+        | AudioSource::Chosen { .. } => "capture",
         AudioSource::File(_) => "file",
         AudioSource::Stdin(_) => "stdin",
         AudioSource::Synth => "synth",
         AudioSource::None => "none",
     }
+}
+
+/// Whether `source` captures from a device.
+fn is_capture(source: &AudioSource) -> bool {
+    matches!(
+        source,
+        AudioSource::Default
+            | AudioSource::Auto
+            | AudioSource::Device(_)
+            | AudioSource::Chosen { .. }
+    )
 }
 
 /// Runs the synth in real time until `stop`.
@@ -264,6 +351,22 @@ mod tests {
         let expected: Vec<f32> = (0..got.len() as u64).map(Synth::sample_at).collect();
         assert_eq!(got, expected);
         drop(handle);
+    }
+
+    #[test]
+    fn a_replaced_source_can_open_no_feed_and_its_old_feeds_are_not_current() {
+        let (first, rx) = FeedSender::channel();
+        let _old_ring = first.open(44_100).unwrap();
+        let old = rx.try_recv().unwrap();
+        assert!(old.is_current());
+        let second = first.next_generation();
+        assert!(!old.is_current());
+        assert!(
+            first.open(44_100).is_none(),
+            "the replaced source is refused"
+        );
+        let _new_ring = second.open(48_000).unwrap();
+        assert!(rx.try_recv().unwrap().is_current());
     }
 
     #[test]

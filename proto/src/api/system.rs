@@ -19,6 +19,12 @@ pub enum SystemCommand {
     ImportConfig { body: Json },
     /// `DELETE /api/config`: back to the defaults.
     ResetConfig,
+    /// `GET /api/audio/devices`.
+    GetAudioDevices,
+    /// `GET /api/audio/status` (ledfx-rs): capture state, device, level, BPM, errors.
+    GetAudioStatus,
+    /// `PUT /api/audio/devices`: the request body, `{"audio_device": <index>}`.
+    SetAudioDevice { body: Json },
     /// The current state as a change-feed snapshot `{boot, revision, state}`, for a
     /// consumer that (re)starts from it.
     FeedSnapshot,
@@ -30,7 +36,10 @@ impl Command for SystemCommand {
     fn is_read(&self) -> bool {
         !matches!(
             self,
-            Self::UpdateConfig { .. } | Self::ImportConfig { .. } | Self::ResetConfig
+            Self::UpdateConfig { .. }
+                | Self::ImportConfig { .. }
+                | Self::ResetConfig
+                | Self::SetAudioDevice { .. }
         )
     }
 }

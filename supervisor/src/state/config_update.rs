@@ -158,13 +158,8 @@ pub(super) fn check_update(body: &Map<String, Value>) -> Result<Checked, String>
                     return Err(format!("\"Unknown/forbidden {key} config key: '{k}'\""));
                 }
                 let v = match (key.as_str(), k.as_str()) {
-                    // The capture device list is not served yet: any index, or none.
-                    ("audio", "audio_device") if v.is_null() || v.as_u64().is_some() => v.clone(),
-                    ("audio", "audio_device") => {
-                        return Err(format!(
-                            "audio.audio_device: expected a device index, got {v}"
-                        ))
-                    }
+                    // Checked against the device list by the caller, which has it.
+                    ("audio", "audio_device") => v.clone(),
                     _ => check_value(&format!("{key}.{k}"), &props[k], v)?,
                 };
                 checked.insert(k.clone(), v);
@@ -200,6 +195,22 @@ impl State {
             return Err(invalid("Request body must be a JSON object"));
         };
         let Checked { sections, core } = check_update(&body).map_err(failed)?;
+        // A chosen capture device must be one audio-proc lists; its name is stored with it.
+        let mut device = None;
+        for (section, checked) in &sections {
+            if let Some(v) = checked.get("audio_device").filter(|_| section == "audio") {
+                device = Some(self.check_device_index(v).map_err(failed)?);
+            }
+        }
+        let sections = sections.into_iter().map(|(section, mut checked)| {
+            if section == "audio" {
+                checked.remove("audio_device");
+            }
+            (section, checked)
+        });
+        if let Some((index, name)) = device {
+            self.store_audio_device(index, name);
+        }
         let doc_core = self.doc.core_mut();
         for (section, checked) in sections {
             let target = doc_core

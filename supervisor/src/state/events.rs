@@ -136,6 +136,16 @@ pub fn between(before: &State, after: &State) -> Vec<Event> {
     if COLOR_KEYS.iter().any(|k| differs(k)) {
         events.push(Event::ColorsUpdated);
     }
+    let device_name = |doc: &crate::config::ConfigDoc| {
+        doc.core
+            .get("audio")
+            .and_then(|a| a.get("audio_device_name"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    if let Some(name) = device_name(new).filter(|n| Some(n) != device_name(old).as_ref()) {
+        events.push(Event::AudioDeviceChanged { name });
+    }
     let changed: Map<String, Value> = new
         .core
         .iter()

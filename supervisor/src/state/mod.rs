@@ -16,6 +16,7 @@
 //! to a copy that becomes current only once it is on disk, so a rejected or unsaveable
 //! request changes nothing.
 
+mod audio;
 pub mod audit;
 pub mod colors;
 mod config_import;
@@ -70,6 +71,12 @@ pub struct State {
     /// slot (which still holds its last frame) is reused as late as possible.
     next_slot: u16,
     audio_source: AudioSource,
+    /// Whether a capture device was chosen through the API in this run: from then on the
+    /// stored device is the source even if the command line named another (runtime only).
+    pub(crate) audio_chosen: bool,
+    /// What audio-proc last published about its devices, read by the owner just before a
+    /// write runs, so a chosen device index is checked against what exists (runtime only).
+    pub audio_status: Option<proto::audio_status::AudioStatus>,
     /// The last automatic rollback, reported by `/api/info` (runtime only).
     pub last_rollback: Option<Rollback>,
     /// Scene activations so far and the last scene activated (runtime only): a change of
@@ -279,6 +286,8 @@ impl State {
             next_instance: 1,
             next_slot: 0,
             audio_source,
+            audio_chosen: false,
+            audio_status: None,
             last_rollback: None,
             scene_activations: 0,
             last_scene: None,

@@ -140,7 +140,7 @@ pub(super) fn derive(state: &State) -> PipelineState {
         paused: state.paused,
         flush_on_deactivate: doc.core_bool("flush_on_deactivate", false),
         audio: AudioSpec {
-            source: state.audio_source.clone(),
+            source: state.audio_source(),
             min_volume: audio
                 .and_then(|a| a.get("min_volume"))
                 .and_then(Value::as_f64)

@@ -22,10 +22,12 @@ pub struct Schema;
 impl Resource for Schema {
     type Command = SchemaCommand;
 
-    fn read(_ctx: &ReadCtx<'_>, command: SchemaCommand) -> ApiReply {
+    fn read(ctx: &ReadCtx<'_>, command: SchemaCommand) -> ApiReply {
+        let published = ctx.segment.and_then(|s| s.audio_status());
+        let audio = published.as_ref().or(ctx.state.audio_status.as_ref());
         match command {
-            SchemaCommand::Get { keys } => reply(super::select_keys(full(), &keys)),
-            SchemaCommand::GetType { schema_type } => match full().get_mut(&schema_type) {
+            SchemaCommand::Get { keys } => reply(super::select_keys(served(audio), &keys)),
+            SchemaCommand::GetType { schema_type } => match served(audio).get_mut(&schema_type) {
                 Some(section) => reply(section.take()),
                 None => Err(ApiFailure::invalid(format!(
                     "Unknown schema type {schema_type:?}; the schema types are {}",
@@ -418,7 +420,7 @@ fn audio() -> Value {
         ("mic_rate", json!({"type": "integer"}), "", d("mic_rate")),
         ("fft_size", json!({"type": "integer"}), "", d("fft_size")),
         ("min_volume", json!({"type": "number", "minimum": 0.0, "maximum": 1.0}), "Below this volume the input counts as silence", d("min_volume")),
-        // The capture device list is not served yet (`/api/audio/devices`): no choices.
+        // The choices are the devices audio-proc lists ([`served`] fills them in).
         ("audio_device", json!({"type": "string", "enum": {}}), "", Some(Value::Null)),
         ("audio_device_name", json!({"type": "string"}), "", d("audio_device_name")),
         ("delay_ms", json!({"type": "integer", "minimum": 0, "maximum": 5000}), "Delay the lights by this much to match audio that arrives late (e.g. Bluetooth speakers)", d("delay_ms")),
@@ -550,7 +552,18 @@ pub const SECTIONS: &[&str] = &[
     "core",
 ];
 
-/// The whole `GET /api/schema` body.
+/// [`full`] with what only the running system knows: the capture devices audio-proc lists
+/// as the `audio_device` choices, the default input as its default.
+pub fn served(audio: Option<&proto::audio_status::AudioStatus>) -> Value {
+    let mut schema = full();
+    if let Some(device) = schema.pointer_mut("/audio/schema/properties/audio_device") {
+        device["enum"] = super::audio::device_choices(audio);
+        device["default"] = json!(audio.and_then(|a| a.default_index));
+    }
+    schema
+}
+
+/// The whole `GET /api/schema` body, as far as it does not depend on the running system.
 pub fn full() -> Value {
     json!({
         "devices": devices(),

@@ -31,10 +31,31 @@ impl Resource for System {
                     "kept_revisions": r.kept_revisions,
                 })),
                 "config_problems": state.config_problems(),
+                "audio": super::audio::info_json(
+                    ctx.segment.and_then(|s| s.audio_status()).as_ref(),
+                ),
             })),
+            SystemCommand::GetAudioStatus => {
+                let published = ctx.segment.and_then(|s| s.audio_status());
+                let frame = ctx.segment.and_then(|s| {
+                    let mut bytes = Vec::new();
+                    let meta = s.audio_slot().read_latest(&mut bytes)?;
+                    Some((meta, proto::audio::AudioFrame::from_bytes(&bytes)?))
+                });
+                reply(super::audio::status_json(
+                    published.as_ref().or(state.audio_status.as_ref()),
+                    frame.as_ref(),
+                    ctx.now_ns,
+                ))
+            }
+            SystemCommand::GetAudioDevices => {
+                let published = ctx.segment.and_then(|s| s.audio_status());
+                super::audio::devices_reply(published.as_ref().or(state.audio_status.as_ref()))
+            }
             SystemCommand::UpdateConfig { .. }
             | SystemCommand::ImportConfig { .. }
-            | SystemCommand::ResetConfig => {
+            | SystemCommand::ResetConfig
+            | SystemCommand::SetAudioDevice { .. } => {
                 Err(ApiFailure::internal(format!("{command:?} is not a read")))
             }
             SystemCommand::FeedSnapshot => reply(json!({
@@ -50,6 +71,7 @@ impl Resource for System {
             SystemCommand::UpdateConfig { body } => return state.update_config(body),
             SystemCommand::ImportConfig { body } => return state.import_config(body),
             SystemCommand::ResetConfig => return state.reset_config(),
+            SystemCommand::SetAudioDevice { body } => return state.set_audio_device(body),
             _ => {}
         }
         // Every other system command is a read; `prepare` never routes one here.

@@ -73,7 +73,7 @@ fn unknown_keys_and_invalid_values_are_refused_with_ledfx_s_reason_and_change_no
         (json!({"melbanks": {"max_frequencies": [350, 99999]}}), "Error updating config: melbanks.max_frequencies[1]: expected an integer between 0 and 15000, got 99999"),
         (json!({"melbank_collection": [{"id": "m", "config": {"name": "x", "min_frequency": 5}}]}), "Error updating config: melbank_collection[0].config.min_frequency: expected an integer between 20 and 15000, got 5"),
         (json!({"melbank_collection": [{"name": "x"}]}), "Error updating config: melbank_collection[0]: expected {\"id\": \"…\", \"config\": {\"name\", \"min_frequency\", \"max_frequency\"}}, got {\"name\":\"x\"}"),
-        (json!({"audio": {"audio_device": "mic"}}), "Error updating config: audio.audio_device: expected a device index, got \"mic\""),
+        (json!({"audio": {"audio_device": "mic"}}), "Error updating config: Invalid device index [mic]"),
         (json!({"user_presets": {"rainbow": {"fast": {"name": "Fast"}}}}), "Error updating config: user_presets.rainbow.fast: expected {\"name\", \"config\": {…}}"),
         // One bad key rejects the valid ones beside it.
         (json!({"dev_mode": true, "port": "x"}), "Error updating config: port: expected an integer, got \"x\""),

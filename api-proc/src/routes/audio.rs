@@ -1,0 +1,33 @@
+//! `/api/audio/devices` (ledfx-api.md §3.24) and `/api/audio/status` (ledfx-rs: what the
+//! capture does and what the analysis hears).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use proto::api::system::SystemCommand;
+use serde_json::Value;
+
+use super::{parse_object, run, AppState, Handled};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/audio/devices", get(devices).put(choose_device))
+        .route("/api/audio/status", get(status))
+}
+
+async fn devices(State(state): State<AppState>) -> Response {
+    run(&state, SystemCommand::GetAudioDevices).await
+}
+
+/// `{"audio_device": <index>}`: switches capture to that device and stores it.
+async fn choose_device(State(state): State<AppState>, body: Bytes) -> Handled {
+    let body = parse_object(&body)?;
+    let body = proto::api::Json::from_value(&Value::Object(body));
+    Ok(run(&state, SystemCommand::SetAudioDevice { body }).await)
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    run(&state, SystemCommand::GetAudioStatus).await
+}

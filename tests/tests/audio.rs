@@ -1,0 +1,192 @@
+//! Real capture end to end: a private PulseAudio daemon with a null sink, a generated 120 BPM
+//! kick track played into it, ledfx-rs capturing the sink's monitor through cpal's native
+//! PulseAudio host, and an `energy` strip received over DDP on 127.0.0.1.
+//!
+//! Checked: `/api/audio/devices` lists the monitor and selecting it persists; the analysis
+//! reports ≈ 120 BPM; the strip's brightness rises and falls with the beat; after the daemon
+//! is SIGKILLed and started again, audio-proc captures again by itself within the budget,
+//! and no stage process was restarted.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::pulse::{write_beat_wav, PulseDaemon};
+use e2e_tests::{children, poll_until, DdpReceiver, Ledfx};
+use serde_json::{json, Value};
+
+const SINK: &str = "ledfx_beat";
+/// The sink's description, so its monitor is recognisable in the device list.
+const DESCRIPTION: &str = "LedfxBeat";
+
+fn add_beat_sink(pulse: &PulseDaemon) {
+    pulse.pactl_ok(&[
+        "load-module",
+        "module-null-sink",
+        &format!("sink_name={SINK}"),
+        &format!("sink_properties=device.description={DESCRIPTION}"),
+    ]);
+}
+
+fn status(ledfx: &Ledfx) -> Value {
+    ledfx.request("GET", "/api/audio/status", "").1
+}
+
+/// Sum of all channel values: 0 for a black frame.
+fn light(rgb: &[u8]) -> u64 {
+    rgb.iter().map(|&b| u64::from(b)).sum()
+}
+
+/// Rises of the strip's light above the midpoint between its extremes, over `frames`.
+fn pulses(levels: &[u64]) -> usize {
+    let (min, max) = (
+        levels.iter().min().copied().unwrap_or(0),
+        levels.iter().max().copied().unwrap_or(0),
+    );
+    let mid = (min + max) / 2;
+    levels
+        .windows(2)
+        .filter(|w| w[0] <= mid && w[1] > mid)
+        .count()
+}
+
+#[test]
+fn captures_a_null_sink_monitor_follows_its_beat_and_survives_a_server_restart() {
+    let mut pulse = PulseDaemon::start();
+    add_beat_sink(&pulse);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wav = tmp.path().join("beat120.wav");
+    write_beat_wav(&wav, 90);
+    pulse.play(SINK, &wav);
+
+    let config = tmp.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    // No --audio: the binary's default (the stored device, else the system default).
+    let ledfx = Ledfx::start_with_env(&config, &[], &pulse.env_refs());
+
+    // The monitor is listed (the device watcher lists within ~2 s).
+    let mut monitor = None;
+    let listed = poll_until(Duration::from_secs(15), || {
+        let devices = ledfx.request("GET", "/api/audio/devices", "").1;
+        monitor = devices["devices"].as_object().and_then(|d| {
+            d.iter()
+                .find(|(_, name)| {
+                    name.as_str()
+                        .is_some_and(|n| n.contains(&format!("Monitor of {DESCRIPTION}")))
+                })
+                .map(|(index, name)| (index.clone(), name.as_str().unwrap_or("").to_owned()))
+        });
+        monitor.is_some()
+    });
+    let (index, name) = monitor.unwrap_or_else(|| {
+        panic!(
+            "the sink's monitor was never listed: {}",
+            ledfx.request("GET", "/api/audio/devices", "").1
+        )
+    });
+    println!("monitor listed after {listed:?}: #{index} {name:?}");
+    assert!(name.starts_with("PulseAudio: "), "{name}");
+
+    // Select it; it is stored as LedFx stores it.
+    let index_n: u64 = index.parse().unwrap();
+    let (code, body) = ledfx.request(
+        "PUT",
+        "/api/audio/devices",
+        &json!({"audio_device": index_n}).to_string(),
+    );
+    assert_eq!((code, body), (200, json!({"status": "success"})));
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(config.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["audio"]["audio_device"], json!(index_n));
+    assert_eq!(saved["audio"]["audio_device_name"], json!(name));
+    let (_, bad) = ledfx.request("PUT", "/api/audio/devices", r#"{"audio_device": 999}"#);
+    assert_eq!(
+        bad["payload"]["reason"],
+        json!("Invalid device index [999]")
+    );
+
+    // ≈ 120 BPM from the analysis of what is captured.
+    let mut last = Value::Null;
+    let bpm_in = poll_until(Duration::from_secs(45), || {
+        last = status(&ledfx);
+        last["state"] == json!("capturing")
+            && last["active_device_name"] == json!(name)
+            && last["bpm"]
+                .as_f64()
+                .is_some_and(|b| (b - 120.0).abs() < 3.0)
+    });
+    println!("status after {bpm_in:?}: {last}");
+    assert!(
+        bpm_in.is_some(),
+        "the analysis never reported ≈ 120 BPM: {last}"
+    );
+    assert_eq!(last["host"], json!("PulseAudio"));
+
+    // An energy strip pulses with the beat: 120 BPM is 2 beats a second.
+    let mut rx = DdpReceiver::new();
+    let id = ledfx.add_ddp_device("Beat Strip", rx.port(), 60);
+    ledfx.set_effect(&id, "energy", json!({}));
+    rx.next_frame(Duration::from_secs(5)).expect("frames");
+    let mut seen = (0, 0, 0);
+    let beating = poll_until(Duration::from_secs(20), || {
+        rx.drain();
+        let frames = rx.collect(Duration::from_secs(4));
+        let levels: Vec<u64> = frames.iter().map(|f| light(&f.rgb)).collect();
+        let max = levels.iter().max().copied().unwrap_or(0);
+        seen = (frames.len(), max, pulses(&levels));
+        // 8 beats in 4 s; allow a missed or merged one either side.
+        max > 1000 && (6..=10).contains(&seen.2)
+    });
+    println!(
+        "energy: {} frames, brightest {}, {} pulses in 4 s",
+        seen.0, seen.1, seen.2
+    );
+    assert!(
+        beating.is_some(),
+        "the strip did not rise and fall with the beat"
+    );
+
+    // Kill the audio server, start it again: audio-proc captures again by itself.
+    let stages = || {
+        let mut c = children(ledfx.pid());
+        c.sort();
+        c
+    };
+    let stages_before = stages();
+    let opened_before = status(&ledfx)["streams_opened"].as_u64().unwrap_or(0);
+    pulse.kill();
+    let lost = poll_until(Duration::from_secs(10), || {
+        status(&ledfx)["state"] != json!("capturing")
+    });
+    println!(
+        "capture noticed the server was gone after {lost:?}: {}",
+        status(&ledfx)
+    );
+    assert!(
+        lost.is_some(),
+        "audio-proc never noticed the server was gone"
+    );
+    pulse.restart();
+    add_beat_sink(&pulse);
+    let restarted_at = Instant::now();
+    pulse.play(SINK, &wav);
+    let recovered = poll_until(Duration::from_secs(10), || {
+        last = status(&ledfx);
+        last["state"] == json!("capturing")
+            && last["streams_opened"].as_u64().unwrap_or(0) > opened_before
+            && last["active_device_name"] == json!(name)
+    });
+    println!(
+        "capturing again {:?} after the server came back: {last}",
+        recovered.map(|_| restarted_at.elapsed())
+    );
+    assert!(recovered.is_some(), "audio-proc did not recover: {last}");
+    let loud = poll_until(Duration::from_secs(10), || {
+        status(&ledfx)["volume"].as_f64().unwrap_or(0.0) > 0.1
+    });
+    assert!(
+        loud.is_some(),
+        "no sound after the recovery: {}",
+        status(&ledfx)
+    );
+    assert_eq!(stages(), stages_before, "a stage was restarted");
+}
