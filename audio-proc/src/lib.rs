@@ -12,6 +12,7 @@
 //! * [`analysis`] — hop → frame ([`analysis::Analyzer`], pure, drivable offline), built from
 //!   [`filter`], [`spectrum`], [`melbank`] and [`rhythm`];
 //! * [`status`] — the device list and capture state, published for the other processes;
+//! * [`sync`] — WLED Audio Sync out: the analysis as WLED sound-reactive UDP packets;
 //! * [`synth`] — the deterministic test beat;
 //! * [`pipeline`] — the running stage: source thread + analysis thread behind one handle that
 //!   applies new settings by diffing. `main.rs` only wires it to the supervisor.
@@ -25,6 +26,7 @@ pub mod rhythm;
 pub mod source;
 pub mod spectrum;
 pub mod status;
+pub mod sync;
 pub mod synth;
 
 pub use analysis::{AnalysisParams, Analyzer, HOP};

@@ -29,6 +29,7 @@ use crate::resample::HopStream;
 use crate::source::devices::DeviceWatcher;
 use crate::source::{join_within, Feed, FeedSender, SourceError, SourceHandle};
 use crate::status::StatusBoard;
+use crate::sync::AudioSync;
 
 /// Longest the analysis thread sleeps between two looks at its input.
 const TICK: Duration = Duration::from_millis(5);
@@ -41,6 +42,8 @@ const STALL_AFTER: Duration = Duration::from_millis(250);
 const IDLE_BEAT: Duration = Duration::from_millis(50);
 /// Most samples taken from the ring in one go, so commands are looked at regularly.
 const MAX_CHUNK: usize = 8192;
+/// How often the sync counters are copied to the status board.
+const SYNC_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How long dropping the pipeline waits for the analysis thread (it looks at its stop flag
 /// every [`TICK`], so this is only reached if it is stuck).
 const STOP_GRACE: Duration = Duration::from_millis(150);
@@ -117,6 +120,7 @@ pub struct Applied {
     pub source_rebuilt: bool,
     pub analysis_rebuilt: bool,
     pub delay_changed: bool,
+    pub sync_changed: bool,
 }
 
 /// A running source + analysis.
@@ -160,7 +164,8 @@ impl AudioPipeline {
         let delay = delay_hops(spec.delay_ms)?;
         let analyzer = Box::new(Analyzer::new(&params)?);
         let (feeds, feed_rx) = FeedSender::channel();
-        let analysis = AnalysisHandle::spawn(analyzer, delay, sink, feed_rx)?;
+        let sync = open_sync(spec.sync_to.as_deref(), &board);
+        let analysis = AnalysisHandle::spawn(analyzer, delay, sink, feed_rx, sync, board.clone())?;
         let source = SourceHandle::start_reporting(&spec.source, feeds.clone(), board.clone())?;
         let watcher = watch_devices
             .then(|| DeviceWatcher::spawn(board.clone()))
@@ -189,6 +194,11 @@ impl AudioPipeline {
         if spec.delay_ms != self.spec.delay_ms {
             self.analysis.send(Command::SetDelay(delay));
             applied.delay_changed = true;
+        }
+        if spec.sync_to != self.spec.sync_to {
+            let sync = open_sync(spec.sync_to.as_deref(), &self.board);
+            self.analysis.send(Command::SetSync(sync));
+            applied.sync_changed = true;
         }
         if spec.source != self.spec.source {
             // Stop the old source before the new one opens the same device.
@@ -219,12 +229,42 @@ impl AudioPipeline {
     }
 }
 
+/// The WLED Audio Sync sender for `target`, if it is set and can be set up; the outcome goes
+/// to the board (a bad target is reported, not fatal: the analysis runs on without it).
+fn open_sync(target: Option<&str>, board: &StatusBoard) -> Option<Box<AudioSync>> {
+    let result = target.map(|t| {
+        t.parse::<std::net::SocketAddr>()
+            .map_err(|e| format!("{t:?} is not an ip:port address ({e})"))
+            .and_then(|addr| {
+                AudioSync::new(addr).map_err(|e| format!("opening a socket for {addr}: {e}"))
+            })
+    });
+    let (sync, error) = match result {
+        None => (None, None),
+        Some(Ok(sync)) => {
+            tracing::info!(target = %sync.target(), "sending WLED Audio Sync packets");
+            (Some(Box::new(sync)), None)
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "WLED Audio Sync is on but cannot send");
+            (None, Some(e))
+        }
+    };
+    board.update(|s| {
+        s.sync_to = target.map(str::to_owned);
+        s.sync_error = error;
+    });
+    sync
+}
+
 /// Commands to the analysis thread.
 enum Command {
     /// Use this analysis from now on (new melbank settings).
     Replace(Box<Analyzer>),
     /// Delay the analysis by this many hops.
     SetDelay(usize),
+    /// Send WLED Audio Sync packets with this sender from now on (`None`: stop).
+    SetSync(Option<Box<AudioSync>>),
 }
 
 /// The analysis thread. Dropping it stops and joins the thread.
@@ -246,6 +286,8 @@ impl AnalysisHandle {
         delay: usize,
         sink: Box<dyn FrameSink>,
         feeds: mpsc::Receiver<Feed>,
+        sync: Option<Box<AudioSync>>,
+        board: StatusBoard,
     ) -> Result<Self, PipelineError> {
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
@@ -257,7 +299,9 @@ impl AnalysisHandle {
                 sink,
                 stats: stats.clone(),
                 last_beat: Instant::now(),
+                sync,
             },
+            board,
             commands: cmd_rx,
             feeds,
             stop: stop.clone(),
@@ -334,6 +378,8 @@ struct Core {
     sink: Box<dyn FrameSink>,
     stats: Arc<Stats>,
     last_beat: Instant,
+    /// The WLED Audio Sync sender, when that is on.
+    sync: Option<Box<AudioSync>>,
 }
 
 impl Core {
@@ -341,6 +387,9 @@ impl Core {
         if let Some(due) = self.delay.push(hop) {
             let frame = self.analyzer.process(&due);
             self.sink.publish(frame);
+            if let Some(sync) = self.sync.as_mut() {
+                sync.on_frame(frame);
+            }
             self.sink.beat();
             self.last_beat = Instant::now();
             self.stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -352,6 +401,8 @@ impl Core {
 struct Runner {
     /// Hop → frame → sink.
     core: Core,
+    /// Where the sync counters go (once a second).
+    board: StatusBoard,
     /// Settings changes from [`AudioPipeline::apply`].
     commands: mpsc::Receiver<Command>,
     /// New rings announced by the sources.
@@ -366,6 +417,7 @@ impl Runner {
         let mut input = HopStream::new(ANALYSIS_RATE);
         let mut last_input = Instant::now();
         let mut next_silent: Option<Instant> = None;
+        let mut next_report = Instant::now();
         let silence = [0.0f32; HOP];
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -441,6 +493,16 @@ impl Runner {
                     *next = now + HOP_PERIOD;
                 }
             }
+            if now >= next_report {
+                next_report = now + SYNC_REPORT_EVERY;
+                if let Some(sync) = &self.core.sync {
+                    let c = sync.counters;
+                    self.board.update(|s| {
+                        s.sync_packets = c.packets_sent;
+                        s.sync_errors = c.send_errors;
+                    });
+                }
+            }
             if now.duration_since(self.core.last_beat) >= IDLE_BEAT {
                 self.core.sink.beat();
                 self.core.last_beat = now;
@@ -452,6 +514,7 @@ impl Runner {
         match cmd {
             Command::Replace(analyzer) => self.core.analyzer = analyzer,
             Command::SetDelay(k) => self.core.delay.resize(k),
+            Command::SetSync(sync) => self.core.sync = sync,
         }
     }
 }

@@ -78,6 +78,12 @@ pub struct AudioStatus {
     /// Samples dropped because the analysis did not keep up, and backend over/underruns.
     pub dropped_samples: u64,
     pub xruns: u64,
+    /// Where WLED Audio Sync packets go (`None`: off), how many were sent, how many sends
+    /// failed, and why the sender could not be set up, if it could not.
+    pub sync_to: Option<String>,
+    pub sync_packets: u64,
+    pub sync_errors: u64,
+    pub sync_error: Option<String>,
 }
 
 impl Default for AudioStatus {
@@ -94,6 +100,10 @@ impl Default for AudioStatus {
             streams_lost: 0,
             dropped_samples: 0,
             xruns: 0,
+            sync_to: None,
+            sync_packets: 0,
+            sync_errors: 0,
+            sync_error: None,
         }
     }
 }
@@ -157,6 +167,10 @@ mod tests {
             streams_lost: 1,
             dropped_samples: 0,
             xruns: 3,
+            sync_to: Some("239.0.0.1:11988".into()),
+            sync_packets: 10,
+            sync_errors: 1,
+            sync_error: None,
         };
         assert_eq!(AudioStatus::decode(&status.encode()), Some(status.clone()));
         assert_eq!(

@@ -230,6 +230,8 @@ pub struct AudioSpec {
     pub peak_isolation: f32,
     /// Upper frequency of each melbank, Hz.
     pub max_frequencies: Vec<u32>,
+    /// Where to send WLED Audio Sync packets (`ip:port`), when that is on.
+    pub sync_to: Option<String>,
 }
 
 impl Default for AudioSpec {
@@ -241,6 +243,7 @@ impl Default for AudioSpec {
             mel_samples: 24,
             peak_isolation: 0.4,
             max_frequencies: vec![350, 2000, 15000],
+            sync_to: None,
         }
     }
 }

@@ -61,7 +61,7 @@ enum Request {
         call: ApiCall,
         expires_ns: Option<u64>,
         /// What audio-proc published about its devices when the call arrived.
-        audio: Option<proto::audio_status::AudioStatus>,
+        audio: Option<Box<proto::audio_status::AudioStatus>>,
         reply: oneshot::Sender<ApiReply>,
     },
     Rollback {
@@ -135,7 +135,11 @@ impl OwnerHandle {
                     write,
                     call: call.clone(),
                     expires_ns,
-                    audio: self.segment.as_deref().and_then(|s| s.audio_status()),
+                    audio: self
+                        .segment
+                        .as_deref()
+                        .and_then(|s| s.audio_status())
+                        .map(Box::new),
                     reply: tx,
                 };
                 self.tx.send(request).await.map_err(|_| gone())?;
@@ -240,7 +244,7 @@ impl Owner {
                 continue;
             }
             let mut candidate = working.clone();
-            candidate.audio_status = audio;
+            candidate.audio_status = audio.map(|a| *a);
             let result = catch_unwind(AssertUnwindSafe(|| write(&mut candidate)))
                 .unwrap_or_else(|_| Err(panicked(&call)));
             let changed = candidate.doc != working.doc

@@ -5,7 +5,8 @@
 //! Checked: `/api/audio/devices` lists the monitor and selecting it persists; the analysis
 //! reports ≈ 120 BPM; the strip's brightness rises and falls with the beat; after the daemon
 //! is SIGKILLed and started again, audio-proc captures again by itself within the budget,
-//! and no stage process was restarted.
+//! and no stage process was restarted. And WLED Audio Sync out: packets received on
+//! 127.0.0.1 decode to the documented layout and follow the synth's beat.
 
 use std::time::{Duration, Instant};
 
@@ -189,4 +190,104 @@ fn captures_a_null_sink_monitor_follows_its_beat_and_survives_a_server_restart()
         status(&ledfx)
     );
     assert_eq!(stages(), stages_before, "a stage was restarted");
+}
+
+/// One decoded Audio Sync V2 packet (the fields the test looks at).
+struct SyncPacket {
+    sample_raw: f32,
+    peak: u8,
+    counter: u8,
+    geq: [u8; 16],
+    major_peak_hz: f32,
+}
+
+fn decode_sync(bytes: &[u8]) -> SyncPacket {
+    assert_eq!(bytes.len(), 44, "an Audio Sync V2 packet is 44 bytes");
+    assert_eq!(&bytes[..6], b"00002\0", "header");
+    let f32_at = |o: usize| f32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    SyncPacket {
+        sample_raw: f32_at(8),
+        peak: bytes[16],
+        counter: bytes[17],
+        geq: bytes[18..34].try_into().unwrap(),
+        major_peak_hz: f32_at(40),
+    }
+}
+
+#[test]
+fn wled_audio_sync_packets_follow_the_beat_and_stop_when_turned_off() {
+    let ledfx = Ledfx::start();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let body = json!({"enabled": true, "address": "127.0.0.1", "port": port}).to_string();
+    assert_eq!(
+        ledfx.request("PUT", "/api/audio/sync", &body),
+        (200, json!({"status": "success"}))
+    );
+
+    // Three seconds of packets from the synth's 120 BPM beat.
+    let mut packets = Vec::new();
+    let mut buf = [0u8; 128];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        if let Ok((n, _)) = rx.recv_from(&mut buf) {
+            packets.push(decode_sync(&buf[..n]));
+        }
+    }
+    let rate = packets.len() as f64 / 3.0;
+    let levels: Vec<u64> = packets.iter().map(|p| p.sample_raw as u64).collect();
+    let rises = pulses(&levels);
+    let peaks = packets.iter().filter(|p| p.peak != 0).count();
+    let counters_step = packets
+        .windows(2)
+        .all(|w| w[1].counter == w[0].counter.wrapping_add(1));
+    let loudest = packets.iter().map(|p| p.sample_raw).fold(0.0, f32::max);
+    let spectrum_lit = packets.iter().any(|p| p.geq.iter().any(|&g| g > 100));
+    let peak_hz_ok = packets
+        .iter()
+        .all(|p| (1.0..=11_025.0).contains(&p.major_peak_hz));
+    println!(
+        "audio sync: {} packets ({rate:.1}/s), loudest sampleRaw {loudest:.0}, {rises} rises, {peaks} peak flags",
+        packets.len()
+    );
+    assert!(
+        (25.0..=35.0).contains(&rate),
+        "{rate} packets a second, want 30"
+    );
+    assert!(counters_step, "frame counters must step by one");
+    assert!(loudest > 100.0, "the level never rose");
+    assert!(
+        (4..=8).contains(&rises),
+        "{rises} rises in 3 s of a 120 BPM beat"
+    );
+    assert!(peaks >= 3, "only {peaks} beat flags");
+    assert!(spectrum_lit, "the 16 GEQ channels stayed dark");
+    assert!(peak_hz_ok, "FFT_MajorPeak outside WLED's 1..11025 Hz");
+    let (_, view) = ledfx.request("GET", "/api/audio/sync", "");
+    assert_eq!(view["enabled"], json!(true));
+    let sent_seen = poll_until(Duration::from_secs(5), || {
+        ledfx.request("GET", "/api/audio/sync", "").1["packets_sent"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    });
+    assert!(sent_seen.is_some(), "packets_sent never counted");
+
+    // Off: the packets stop.
+    ledfx.request("PUT", "/api/audio/sync", r#"{"enabled": false}"#);
+    // Let the ones in flight arrive (bounded), then listen for half a second.
+    let drain_until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < drain_until && rx.recv_from(&mut buf).is_ok() {}
+    let quiet_from = Instant::now();
+    let mut late = 0;
+    while quiet_from.elapsed() < Duration::from_millis(500) {
+        late += usize::from(rx.recv_from(&mut buf).is_ok());
+    }
+    assert_eq!(late, 0, "packets still arrive after turning Audio Sync off");
+    let (_, bad) = ledfx.request("PUT", "/api/audio/sync", r#"{"port": 70000}"#);
+    assert_eq!(
+        bad["payload"]["reason"],
+        json!("audio_sync.port: expected an integer between 1 and 65535, got 70000")
+    );
 }

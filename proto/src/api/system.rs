@@ -23,6 +23,10 @@ pub enum SystemCommand {
     GetAudioDevices,
     /// `GET /api/audio/status` (ledfx-rs): capture state, device, level, BPM, errors.
     GetAudioStatus,
+    /// `GET /api/audio/sync` (ledfx-rs): the WLED Audio Sync settings and counters.
+    GetAudioSync,
+    /// `PUT /api/audio/sync`: the request body, any of `enabled`, `address`, `port`.
+    SetAudioSync { body: Json },
     /// `PUT /api/audio/devices`: the request body, `{"audio_device": <index>}`.
     SetAudioDevice { body: Json },
     /// The current state as a change-feed snapshot `{boot, revision, state}`, for a
@@ -40,6 +44,7 @@ impl Command for SystemCommand {
                 | Self::ImportConfig { .. }
                 | Self::ResetConfig
                 | Self::SetAudioDevice { .. }
+                | Self::SetAudioSync { .. }
         )
     }
 }

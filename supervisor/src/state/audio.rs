@@ -99,7 +99,95 @@ fn shown(value: &Value) -> String {
     }
 }
 
+/// Where WLED Audio Sync packets go by default: WLED's multicast group and port.
+const SYNC_DEFAULT_ADDRESS: &str = "239.0.0.1";
+const SYNC_DEFAULT_PORT: u64 = 11988;
+
+/// The stored `audio_sync` settings with their defaults filled in.
+fn sync_settings(doc: &crate::config::ConfigDoc) -> (bool, String, u64) {
+    let stored = doc.core.get("audio_sync");
+    let get = |k: &str| stored.and_then(|s| s.get(k));
+    (
+        get("enabled").and_then(Value::as_bool).unwrap_or(false),
+        get("address")
+            .and_then(Value::as_str)
+            .unwrap_or(SYNC_DEFAULT_ADDRESS)
+            .to_owned(),
+        get("port")
+            .and_then(Value::as_u64)
+            .unwrap_or(SYNC_DEFAULT_PORT),
+    )
+}
+
+/// Checks one `PUT /api/audio/sync` field; the error names it.
+fn check_sync_field(key: &str, value: &Value) -> Result<Value, String> {
+    let ok = match key {
+        "enabled" => value.is_boolean(),
+        "address" => value
+            .as_str()
+            .is_some_and(|a| a.parse::<std::net::Ipv4Addr>().is_ok()),
+        "port" => value.as_u64().is_some_and(|p| (1..=65535).contains(&p)),
+        _ => {
+            return Err(format!(
+                "Unknown audio sync key: '{key}' (the keys are enabled, address, port)"
+            ))
+        }
+    };
+    if ok {
+        return Ok(value.clone());
+    }
+    let expected = match key {
+        "enabled" => "true or false",
+        "address" => {
+            "an IPv4 address (239.0.0.1 for WLED's multicast group, or a device's address)"
+        }
+        _ => "an integer between 1 and 65535",
+    };
+    Err(format!(
+        "audio_sync.{key}: expected {expected}, got {value}"
+    ))
+}
+
 impl State {
+    /// `GET /api/audio/sync`: the settings, and what the sender did.
+    pub(super) fn audio_sync_view(&self, status: Option<&AudioStatus>) -> Value {
+        let (enabled, address, port) = sync_settings(&self.doc);
+        json!({
+            "enabled": enabled,
+            "address": address,
+            "port": port,
+            "packets_sent": status.map_or(0, |s| s.sync_packets),
+            "send_errors": status.map_or(0, |s| s.sync_errors),
+            "error": status.and_then(|s| s.sync_error.clone()),
+        })
+    }
+
+    /// `PUT /api/audio/sync`: any of `enabled`, `address`, `port`; the others stay.
+    pub(super) fn set_audio_sync(&mut self, body: Json) -> ApiReply {
+        let Value::Object(body) = body.to_value() else {
+            return Err(invalid("Request body must be a JSON object"));
+        };
+        let mut checked = Map::new();
+        for (key, value) in &body {
+            checked.insert(key.clone(), check_sync_field(key, value).map_err(invalid)?);
+        }
+        let core = self.doc.core_mut();
+        let stored = core.entry("audio_sync").or_insert_with(|| json!({}));
+        if !stored.is_object() {
+            *stored = json!({});
+        }
+        if let Value::Object(stored) = stored {
+            stored.extend(checked);
+        }
+        reply(json!({"status": "success"}))
+    }
+
+    /// Where audio-proc sends WLED Audio Sync packets, when that is on.
+    pub(super) fn audio_sync_target(&self) -> Option<String> {
+        let (enabled, address, port) = sync_settings(&self.doc);
+        enabled.then(|| format!("{address}:{port}"))
+    }
+
     /// The index and name of the listed device `value` names, or LedFx's error.
     pub(super) fn check_device_index(&self, value: &Value) -> Result<(u64, String), String> {
         let device = value
@@ -301,6 +389,44 @@ mod tests {
             "Error updating config: Invalid device index [7]"
         );
         assert_eq!(s.doc, before, "a rejected update changes nothing");
+    }
+
+    #[test]
+    fn audio_sync_is_off_by_default_merges_updates_and_names_bad_fields() {
+        let mut s = state(AudioSource::Synth);
+        assert_eq!(s.pipeline().audio.sync_to, None);
+        let put = |s: &mut State, body: Value| {
+            s.apply(SystemCommand::SetAudioSync {
+                body: Json::from_value(&body),
+            })
+        };
+        put(&mut s, json!({"enabled": true})).unwrap();
+        assert_eq!(
+            s.pipeline().audio.sync_to.as_deref(),
+            Some("239.0.0.1:11988")
+        );
+        put(&mut s, json!({"address": "127.0.0.1", "port": 4000})).unwrap();
+        assert_eq!(
+            s.pipeline().audio.sync_to.as_deref(),
+            Some("127.0.0.1:4000")
+        );
+        let before = s.doc.clone();
+        for (body, reason) in [
+            (json!({"port": 0}), "audio_sync.port: expected an integer between 1 and 65535, got 0"),
+            (json!({"address": "wled.local"}), "audio_sync.address: expected an IPv4 address (239.0.0.1 for WLED's multicast group, or a device's address), got \"wled.local\""),
+            (json!({"enabled": "yes"}), "audio_sync.enabled: expected true or false, got \"yes\""),
+            (json!({"enabled": false, "rate": 5}), "Unknown audio sync key: 'rate' (the keys are enabled, address, port)"),
+        ] {
+            assert_eq!(put(&mut s, body.clone()).unwrap_err().reason, reason, "{body}");
+        }
+        assert_eq!(s.doc, before, "a rejected update changes nothing");
+        put(&mut s, json!({"enabled": false})).unwrap();
+        assert_eq!(s.pipeline().audio.sync_to, None);
+        assert_eq!(
+            s.audio_sync_view(None),
+            json!({"enabled": false, "address": "127.0.0.1", "port": 4000,
+                   "packets_sent": 0, "send_errors": 0, "error": null})
+        );
     }
 
     #[test]

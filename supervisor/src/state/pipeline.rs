@@ -168,6 +168,7 @@ pub(super) fn derive(state: &State) -> PipelineState {
                 })
                 .filter(|v| v.len() >= 3)
                 .unwrap_or(defaults.max_frequencies),
+            sync_to: state.audio_sync_target(),
         },
     }
 }

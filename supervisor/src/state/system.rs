@@ -48,6 +48,10 @@ impl Resource for System {
                     ctx.now_ns,
                 ))
             }
+            SystemCommand::GetAudioSync => {
+                let published = ctx.segment.and_then(|s| s.audio_status());
+                reply(state.audio_sync_view(published.as_ref().or(state.audio_status.as_ref())))
+            }
             SystemCommand::GetAudioDevices => {
                 let published = ctx.segment.and_then(|s| s.audio_status());
                 super::audio::devices_reply(published.as_ref().or(state.audio_status.as_ref()))
@@ -55,7 +59,8 @@ impl Resource for System {
             SystemCommand::UpdateConfig { .. }
             | SystemCommand::ImportConfig { .. }
             | SystemCommand::ResetConfig
-            | SystemCommand::SetAudioDevice { .. } => {
+            | SystemCommand::SetAudioDevice { .. }
+            | SystemCommand::SetAudioSync { .. } => {
                 Err(ApiFailure::internal(format!("{command:?} is not a read")))
             }
             SystemCommand::FeedSnapshot => reply(json!({
@@ -72,6 +77,7 @@ impl Resource for System {
             SystemCommand::ImportConfig { body } => return state.import_config(body),
             SystemCommand::ResetConfig => return state.reset_config(),
             SystemCommand::SetAudioDevice { body } => return state.set_audio_device(body),
+            SystemCommand::SetAudioSync { body } => return state.set_audio_sync(body),
             _ => {}
         }
         // Every other system command is a read; `prepare` never routes one here.
