@@ -8,7 +8,7 @@ CARGO ?= cargo
 DEB_PACKAGES := libasound2-dev pkg-config pulseaudio pulseaudio-utils alsa-utils libasound2-plugins
 ARGS ?=
 
-.PHONY: deps build run test unit e2e lint bench clean-bench ledfx-reference diff-ledfx record-ws
+.PHONY: deps build run test unit e2e lint bench clean-bench ledfx-reference diff-ledfx record-ws record-audio
 
 deps:
 	@missing=""; \
@@ -71,3 +71,9 @@ diff-ledfx: ledfx-reference
 record-ws: ledfx-reference
 	$(CARGO) build -p e2e-tests --bins
 	unshare --user --map-root-user --net sh -c 'ip link set lo up && ./target/debug/ledfx-rs-diff --ledfx $(LEDFX_VENV)/bin/ledfx --record-ws tests/fixtures/ledfx-2.2.1/websocket.json'
+
+# Records LedFx 2.2.1's own analysis of tests/fixtures/audio/*.wav, hop by hop, into
+# tests/fixtures/audio/ledfx-2.2.1/ (audio-proc/tests/ledfx_fidelity.rs compares against it).
+# The WAVs come from tools/ledfx-analysis/signals.py; regenerate them there when changing.
+record-audio: ledfx-reference
+	$(LEDFX_VENV)/bin/python tools/ledfx-analysis/record.py tests/fixtures/audio

@@ -183,8 +183,9 @@ impl Melbank {
         Ok(Self {
             bank: Filterbank::matt_mel(MIN_FREQ_HZ, f64::from(max_hz), n)?,
             gain: ExpFilter::new(0.01, 0.99),
-            smooth: VecExpFilter::new(n, 0.7, 0.99),
-            common: VecExpFilter::new(n, 0.99, 0.01),
+            // Both are fed LedFx's melbank buffer first (see `ledfx_aliased`).
+            smooth: VecExpFilter::ledfx_aliased(n, 0.7, 0.99),
+            common: VecExpFilter::ledfx_aliased(n, 0.99, 0.01),
             diff: VecExpFilter::new(n, 0.15, 0.99),
             raw: vec![0.0; n],
             blurred: vec![0.0; n],
@@ -244,7 +245,7 @@ pub struct Analyzer {
     /// Melbank-0 bins `[0, beat_bins)` drive the volume beat.
     beat_bins: usize,
     beat_history: VecDeque<f32>,
-    last_volume_beat: Option<u64>,
+    last_volume_beat: u64,
     rhythm: Rhythm,
     hops: u64,
     frame: AudioFrame,
@@ -288,7 +289,7 @@ impl Analyzer {
             powers: VecExpFilter::with_initial(4, 0.2, 0.97, 0.0),
             beat_bins,
             beat_history: VecDeque::with_capacity(BEAT_HISTORY),
-            last_volume_beat: None,
+            last_volume_beat: 0,
             rhythm: Rhythm::new(),
             hops: 0,
             frame,
@@ -384,12 +385,13 @@ impl Analyzer {
             self.beat_history.pop_front();
         }
         self.beat_history.push_back(power);
-        let rested = self
-            .last_volume_beat
-            .is_none_or(|last| self.hops - last > BEAT_MIN_GAP_HOPS);
+        // Time in hops: hop `i` completes `i + 1` hops after the analysis started. LedFx
+        // counts its start as a beat, so nothing fires in the first 0.1 s either.
+        let now = self.hops + 1;
+        let rested = now - self.last_volume_beat > BEAT_MIN_GAP_HOPS;
         let beat = diff >= 0.5 && max >= 0.5 && rested;
         if beat {
-            self.last_volume_beat = Some(self.hops);
+            self.last_volume_beat = now;
         }
         beat
     }
@@ -583,7 +585,10 @@ mod tests {
             });
         }
         assert!(beats.len() >= 18, "{beats:?}");
-        for w in beats.windows(2) {
+        // Nothing in the first 0.1 s (LedFx counts the start as a beat), so the synth's first
+        // kick may land late; from the second on, every half second.
+        assert!(beats[0] >= 6, "{beats:?}");
+        for w in beats[1..].windows(2) {
             let gap = w[1] - w[0];
             assert!((29..=31).contains(&gap), "beats {beats:?}");
         }

@@ -71,7 +71,8 @@ pub struct VecExpFilter {
     decay: f32,
     rise: f32,
     value: Vec<f32>,
-    set: bool,
+    /// Updates still to pass straight through (an unset filter passes its first).
+    pass_through: u8,
 }
 
 impl VecExpFilter {
@@ -81,7 +82,23 @@ impl VecExpFilter {
             decay,
             rise,
             value: vec![0.0; len],
-            set: false,
+            pass_through: 1,
+        }
+    }
+
+    /// An unset filter that, like LedFx's melbank smoothing and floor filters, passes its
+    /// first *two* updates straight through.
+    ///
+    /// Why: LedFx's `ExpFilter` keeps a reference to its first input instead of a copy, and
+    /// those two filters are first fed the melbank's own output buffer, which LedFx then
+    /// overwrites in place with the next frame's values before the next update. That update
+    /// therefore compares the new input with itself and keeps it as it is. Recorded from
+    /// LedFx 2.2.1 (`tests/fixtures/audio`): without this the melbanks differ by up to 0.13
+    /// for the first few frames after audio starts.
+    pub fn ledfx_aliased(len: usize, decay: f32, rise: f32) -> Self {
+        Self {
+            pass_through: 2,
+            ..Self::new(len, decay, rise)
         }
     }
 
@@ -91,14 +108,14 @@ impl VecExpFilter {
             decay,
             rise,
             value: vec![initial; len],
-            set: true,
+            pass_through: 0,
         }
     }
 
     /// Feeds one vector (must have the filter's length; extra elements are ignored, missing
     /// ones keep their value) and returns the new value.
     pub fn update(&mut self, x: &[f32]) -> &[f32] {
-        if self.set {
+        if self.pass_through == 0 {
             for (v, &x) in self.value.iter_mut().zip(x) {
                 let a = if x > *v { self.rise } else { self.decay };
                 *v = a * x + (1.0 - a) * *v;
@@ -107,7 +124,7 @@ impl VecExpFilter {
             for (v, &x) in self.value.iter_mut().zip(x) {
                 *v = x;
             }
-            self.set = true;
+            self.pass_through -= 1;
         }
         &self.value
     }
@@ -203,6 +220,17 @@ impl Biquad {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ledfx_aliased_filter_passes_two_updates_then_smooths() {
+        let mut f = VecExpFilter::ledfx_aliased(1, 0.5, 0.5);
+        assert_eq!(f.update(&[1.0]), &[1.0]);
+        assert_eq!(f.update(&[3.0]), &[3.0]);
+        assert_eq!(f.update(&[1.0]), &[2.0]);
+        let mut plain = VecExpFilter::new(1, 0.5, 0.5);
+        plain.update(&[1.0]);
+        assert_eq!(plain.update(&[3.0]), &[2.0]);
+    }
 
     #[test]
     fn exp_filter_matches_golden_vector_7() {
