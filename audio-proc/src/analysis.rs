@@ -16,6 +16,7 @@ use proto::pipeline::AudioSpec;
 
 use crate::filter::{Biquad, BiquadCoeffs, ExpFilter, VecExpFilter};
 use crate::melbank::{Filterbank, MelbankError, ANALYSIS_RATE, MIN_FREQ_HZ};
+use crate::onset::Onset;
 use crate::rhythm::Rhythm;
 use crate::spectrum::Vocoder;
 
@@ -247,6 +248,8 @@ pub struct Analyzer {
     beat_history: VecDeque<f32>,
     last_volume_beat: u64,
     rhythm: Rhythm,
+    /// aubio's hfc onset detector, on the raw hop.
+    onset: Box<Onset>,
     hops: u64,
     frame: AudioFrame,
 }
@@ -291,6 +294,7 @@ impl Analyzer {
             beat_history: VecDeque::with_capacity(BEAT_HISTORY),
             last_volume_beat: 0,
             rhythm: Rhythm::new(),
+            onset: Box::new(Onset::new()),
             hops: 0,
             frame,
         })
@@ -361,9 +365,10 @@ impl Analyzer {
 
         let volume_beat = self.volume_beat();
         let rhythm = self.rhythm.process(&x);
+        let onset = self.onset.process(&x);
         let frame = &mut self.frame;
         frame.volume_beat = u32::from(volume_beat);
-        frame.onset = u32::from(rhythm.onset);
+        frame.onset = u32::from(onset);
         frame.bpm = rhythm.bpm;
         frame.beat_oscillator = rhythm.beat_oscillator;
         self.hops += 1;
