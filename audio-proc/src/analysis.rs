@@ -17,6 +17,7 @@ use proto::pipeline::AudioSpec;
 use crate::filter::{Biquad, BiquadCoeffs, ExpFilter, VecExpFilter};
 use crate::melbank::{Filterbank, MelbankError, ANALYSIS_RATE, MIN_FREQ_HZ};
 use crate::onset::Onset;
+use crate::pitch::Pitch;
 use crate::rhythm::Rhythm;
 use crate::spectrum::Vocoder;
 
@@ -250,6 +251,8 @@ pub struct Analyzer {
     rhythm: Rhythm,
     /// aubio's hfc onset detector, on the raw hop.
     onset: Box<Onset>,
+    /// aubio's yinfft pitch, on the raw hop.
+    pitch: Box<Pitch>,
     hops: u64,
     frame: AudioFrame,
 }
@@ -295,6 +298,7 @@ impl Analyzer {
             last_volume_beat: 0,
             rhythm: Rhythm::new(),
             onset: Box::new(Onset::new()),
+            pitch: Box::new(Pitch::default()),
             hops: 0,
             frame,
         })
@@ -366,9 +370,12 @@ impl Analyzer {
         let volume_beat = self.volume_beat();
         let rhythm = self.rhythm.process(&x);
         let onset = self.onset.process(&x);
+        let pitch = self.pitch.process(&x);
         let frame = &mut self.frame;
         frame.volume_beat = u32::from(volume_beat);
         frame.onset = u32::from(onset);
+        frame.pitch = pitch;
+        frame.tempo_beat = u32::from(rhythm.beat);
         frame.bpm = rhythm.bpm;
         frame.beat_oscillator = rhythm.beat_oscillator;
         self.hops += 1;

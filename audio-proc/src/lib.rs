@@ -10,8 +10,8 @@
 //! * [`source`] — the sources, each on its own thread, feeding lock-free SPSC rings;
 //! * [`resample`] — any capture rate → exact 30 kHz hops;
 //! * [`analysis`] — hop → frame ([`analysis::Analyzer`], pure, drivable offline), built from
-//!   [`filter`], [`spectrum`], [`melbank`], [`onset`] (aubio's hfc detector) and [`rhythm`]
-//!   (tempo);
+//!   [`filter`], [`spectrum`], [`melbank`], [`onset`] (aubio's hfc detector), [`pitch`]
+//!   (aubio's yinfft) and [`rhythm`] (tempo);
 //! * [`status`] — the device list and capture state, published for the other processes;
 //! * [`sync`] — WLED Audio Sync out: the analysis as WLED sound-reactive UDP packets;
 //! * [`synth`] — the deterministic test beat;
@@ -23,6 +23,7 @@ pub mod filter;
 pub mod melbank;
 pub mod onset;
 pub mod pipeline;
+pub mod pitch;
 pub mod resample;
 pub mod rhythm;
 pub mod source;

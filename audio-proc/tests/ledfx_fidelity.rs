@@ -8,8 +8,8 @@
 //! Tolerances (absolute, on values that live in 0..~2.5): LedFx computes in float32 through
 //! aubio and numpy, ledfx-rs in f32 with its own FFT, so results agree to rounding, which the
 //! slow filters then carry for a while. What is not built to LedFx's algorithm yet (aubio's
-//! tempo beat and pitch) is compared and printed but not held to equality; the README's
-//! status table says so.
+//! tempo beat tracker) is compared and printed but not held to equality (only the BPM a
+//! steady beat settles on); the README's status table says so.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,17 @@ use serde_json::Value;
 const VOLUME_TOLERANCE: f32 = 1e-4;
 const MEL_TOLERANCE: f32 = 1e-4;
 const POWER_TOLERANCE: f32 = 1e-4;
+/// Pitch: in semitones up to MIDI 96 (2.1 kHz, YIN lags of 14 samples and more). Above, the
+/// period is a lag of a few samples, where the refining parabola turns float rounding into
+/// tenths of a semitone, so there the period (in samples) is compared.
+const PITCH_TOLERANCE: f32 = 0.01;
+const HIGH_NOTE: f32 = 96.0;
+const HIGH_PERIOD_TOLERANCE: f32 = 0.2;
+
+/// The YIN period in samples at 30 kHz of a MIDI note.
+fn period(note: f32) -> f32 {
+    30_000.0 / (440.0 * 2f32.powf((note - 69.0) / 12.0))
+}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/audio")
@@ -78,6 +89,11 @@ struct Compared {
     powers_raw: Worst,
     volume_beats: (usize, usize, usize),
     onsets: (usize, usize, usize),
+    pitch: Worst,
+    /// The period, in samples, above [`HIGH_NOTE`].
+    high_pitch: Worst,
+    /// Hops where one side has a pitch and the other none.
+    voicing_differs: usize,
     /// Hops with an onset: ours, LedFx's.
     onset_hops: (Vec<usize>, Vec<usize>),
     last_bpm: (f32, f32),
@@ -118,6 +134,9 @@ fn compare(name: &str) -> Compared {
         volume_beats: (0, 0, 0),
         onsets: (0, 0, 0),
         onset_hops: (Vec::new(), Vec::new()),
+        pitch: Worst::default(),
+        high_pitch: Worst::default(),
+        voicing_differs: 0,
         last_bpm: (0.0, 0.0),
     };
     let (mut our_vbeats, mut our_onsets) = (Vec::new(), Vec::new());
@@ -148,6 +167,15 @@ fn compare(name: &str) -> Compared {
         our_vbeats.push(f.volume_beat != 0);
         our_onsets.push(f.onset != 0);
         c.last_bpm = (f.bpm, theirs["bpm"][i].as_f64().unwrap() as f32);
+        let their_pitch = theirs["pitch"][i].as_f64().unwrap() as f32;
+        if their_pitch <= HIGH_NOTE {
+            c.pitch.see(i, f.pitch, their_pitch);
+        } else {
+            c.high_pitch.see(i, period(f.pitch), period(their_pitch));
+        }
+        if (f.pitch > 0.0) != (their_pitch > 0.0) {
+            c.voicing_differs += 1;
+        }
     }
     let list = |key: &str| -> Vec<bool> {
         theirs[key]
@@ -183,9 +211,10 @@ fn compare(name: &str) -> Compared {
     }
     println!(
         "{name}: volume {:?}\n  mel {:?}\n  mel_filtered {:?}\n  powers {:?}\n  powers_raw {:?}\n  \
-         volume beats ours/theirs/matched {:?}, onsets {:?}, last BPM ours {:.2} theirs {:.2}",
+         volume beats ours/theirs/matched {:?}, onsets {:?}, last BPM ours {:.2} theirs {:.2}\n  \
+         pitch {:?}, period above MIDI 96 {:?}, voicing differs on {} hops",
         c.volume, c.mel, c.mel_filtered, c.powers, c.powers_raw, c.volume_beats, c.onsets,
-        c.last_bpm.0, c.last_bpm.1
+        c.last_bpm.0, c.last_bpm.1, c.pitch, c.high_pitch, c.voicing_differs
     );
     c
 }
@@ -202,7 +231,7 @@ fn assert_close(name: &str, what: &str, worst: Worst, tolerance: f32) {
 }
 
 #[test]
-fn volume_melbanks_powers_and_onsets_match_ledfx() {
+fn volume_melbanks_powers_onsets_and_pitch_match_ledfx() {
     for name in ["sine440", "kick120", "sweep", "noise", "fade", "silence"] {
         let c = compare(name);
         assert_close(name, "volume", c.volume, VOLUME_TOLERANCE);
@@ -216,6 +245,23 @@ fn volume_melbanks_powers_and_onsets_match_ledfx() {
         assert_eq!(
             matched, theirs,
             "{name}: volume beats LedFx has that ledfx-rs misses"
+        );
+        // aubio's hfc onsets: on exactly the same hops.
+        assert_eq!(
+            c.onset_hops.0, c.onset_hops.1,
+            "{name}: onset hops, ours vs LedFx's"
+        );
+        // aubio's yinfft pitch: voiced on the same hops, the same note.
+        assert_eq!(
+            c.voicing_differs, 0,
+            "{name}: hops with a pitch on one side only"
+        );
+        assert_close(name, "pitch", c.pitch, PITCH_TOLERANCE);
+        assert_close(
+            name,
+            "pitch period above MIDI 96",
+            c.high_pitch,
+            HIGH_PERIOD_TOLERANCE,
         );
     }
 }

@@ -31,6 +31,10 @@ pub struct AudioFrame {
     pub bpm: f32,
     /// Position within the current beat, 0..1.
     pub beat_oscillator: f32,
+    /// 1 when the tempo tracker puts a beat on this frame (LedFx `bpm_beat_now`).
+    pub tempo_beat: u32,
+    /// Pitch as a (fractional) MIDI note, 0 when there is none (LedFx `pitch()`).
+    pub pitch: f32,
     /// Upper frequency of each melbank, Hz.
     pub melbank_max_hz: [f32; MELBANKS],
     /// Unfiltered (AGC-normalised, smoothed) melbanks.

@@ -33,8 +33,9 @@ use crate::stage::StageKind;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"LEDFXRS\0");
 /// Bumped whenever anything in this file (or the slot format of `slot.rs`) changes meaning.
 /// 2: frame buffers carry a generation word. 3: virtual visualisation slots and render
-/// diagnostics, and the log ring. 4: the audio status slot.
-pub const LAYOUT_VERSION: u64 = 4;
+/// diagnostics, and the log ring. 4: the audio status slot. 5: the audio frame carries the
+/// tempo beat and the pitch.
+pub const LAYOUT_VERSION: u64 = 5;
 /// How many devices can be driven at once.
 pub const MAX_DEVICE_SLOTS: usize = 512;
 /// How many virtuals can be visualised at once.
