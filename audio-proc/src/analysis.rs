@@ -15,7 +15,7 @@ use proto::audio::{AudioFrame, MAX_MEL_SAMPLES, MELBANKS};
 use proto::pipeline::AudioSpec;
 
 use crate::filter::{Biquad, BiquadCoeffs, ExpFilter, VecExpFilter};
-use crate::melbank::{Filterbank, MelbankError, ANALYSIS_RATE, MIN_FREQ_HZ};
+use crate::melbank::{CoeffsType, Filterbank, MelbankError, ANALYSIS_RATE, MIN_FREQ_HZ};
 use crate::onset::Onset;
 use crate::pitch::Pitch;
 use crate::rhythm::Rhythm;
@@ -46,6 +46,8 @@ pub enum AnalysisError {
     ValidatePeakIsolation(f32),
     #[error("melbank max_frequencies {0:?} must have at least {MELBANKS} entries, each within 21..15000 Hz")]
     ValidateMaxFrequencies(Vec<u32>),
+    #[error("melbanks coeffs_type {0:?} is not one of matt_mel, triangle, bark, mel, htk, scott, scott_mel")]
+    ValidateCoeffsType(String),
     #[error("audio delay_ms {0} must be within 0..{MAX_DELAY_MS}")]
     ValidateDelay(u32),
     #[error("building melbank: {0}")]
@@ -64,6 +66,8 @@ pub struct AnalysisParams {
     /// Upper frequency of each melbank, Hz (extra entries of the config are ignored: the
     /// analysis frame carries three melbanks, as LedFx's analysis uses).
     pub max_frequencies: [u32; MELBANKS],
+    /// LedFx `coeffs_type`: how the filterbanks and the pre-emphasis are built.
+    pub coeffs: CoeffsType,
 }
 
 impl Default for AnalysisParams {
@@ -73,6 +77,7 @@ impl Default for AnalysisParams {
             mel_samples: 24,
             peak_isolation: 0.4,
             max_frequencies: [350, 2000, 15_000],
+            coeffs: CoeffsType::MattMel,
         })
     }
 }
@@ -97,11 +102,14 @@ impl AnalysisParams {
         }
         let mut max_frequencies = [0; MELBANKS];
         max_frequencies.copy_from_slice(&freqs[..MELBANKS]);
+        let coeffs = CoeffsType::parse(&spec.coeffs_type)
+            .ok_or_else(|| AnalysisError::ValidateCoeffsType(spec.coeffs_type.clone()))?;
         Ok(Self {
             min_volume: spec.min_volume,
             mel_samples,
             peak_isolation: spec.peak_isolation,
             max_frequencies,
+            coeffs,
         })
     }
 
@@ -181,9 +189,9 @@ struct Melbank {
 }
 
 impl Melbank {
-    fn new(max_hz: u32, n: usize) -> Result<Self, MelbankError> {
+    fn new(coeffs: CoeffsType, max_hz: u32, n: usize) -> Result<Self, MelbankError> {
         Ok(Self {
-            bank: Filterbank::matt_mel(MIN_FREQ_HZ, f64::from(max_hz), n)?,
+            bank: Filterbank::build(coeffs, MIN_FREQ_HZ, f64::from(max_hz), n)?,
             gain: ExpFilter::new(0.01, 0.99),
             // Both are fed LedFx's melbank buffer first (see `ledfx_aliased`).
             smooth: VecExpFilter::ledfx_aliased(n, 0.7, 0.99),
@@ -264,7 +272,7 @@ impl Analyzer {
         let melbanks = params
             .max_frequencies
             .iter()
-            .map(|&max| Melbank::new(max, n))
+            .map(|&max| Melbank::new(params.coeffs, max, n))
             .collect::<Result<Vec<_>, _>>()?;
         let first_above = |centres: &[f32], hz: f32| {
             centres
@@ -286,7 +294,7 @@ impl Analyzer {
             params: params.clone(),
             power: params.peak_power(),
             volume: ExpFilter::with_initial(0.99, 0.99, -90.0),
-            preemphasis: Biquad::new(BiquadCoeffs::MATT_MEL_PREEMPHASIS),
+            preemphasis: Biquad::new(BiquadCoeffs::preemphasis(params.coeffs)),
             emphasised: vec![0.0; HOP],
             vocoder: Vocoder::new(),
             kernel: blur_kernel(n),

@@ -156,6 +156,34 @@ impl BiquadCoeffs {
         a2: 0.6536,
     };
 
+    /// LedFx's pre-emphasis for `scott_mel`.
+    pub const SCOTT_MEL_PREEMPHASIS: BiquadCoeffs = BiquadCoeffs {
+        b0: 1.3662,
+        b1: -1.9256,
+        b2: 0.5621,
+        a1: -1.9256,
+        a2: 0.9283,
+    };
+
+    /// LedFx's pre-emphasis for every other coefficient type.
+    pub const GENERIC_PREEMPHASIS: BiquadCoeffs = BiquadCoeffs {
+        b0: 0.85870,
+        b1: -1.71740,
+        b2: 0.85870,
+        a1: -1.71605,
+        a2: 0.71874,
+    };
+
+    /// The pre-emphasis LedFx uses with `coeffs_type`.
+    pub fn preemphasis(coeffs_type: crate::melbank::CoeffsType) -> Self {
+        use crate::melbank::CoeffsType;
+        match coeffs_type {
+            CoeffsType::MattMel => Self::MATT_MEL_PREEMPHASIS,
+            CoeffsType::ScottMel => Self::SCOTT_MEL_PREEMPHASIS,
+            _ => Self::GENERIC_PREEMPHASIS,
+        }
+    }
+
     /// A second-order Butterworth low-pass (RBJ cookbook, Q = 1/√2).
     pub fn low_pass(cutoff_hz: f64, rate_hz: f64) -> Result<Self, FilterError> {
         if !(cutoff_hz > 0.0 && cutoff_hz < rate_hz / 2.0) {

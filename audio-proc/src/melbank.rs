@@ -1,11 +1,15 @@
-//! Construction of LedFx's `matt_mel` triangular filterbanks (engine spec §1.4).
+//! Construction of LedFx's melbank filterbanks, for every `coeffs_type` (engine spec §1.4).
 //!
 //! Each melbank maps the 2049 FFT magnitudes of a 4096-point FFT at 30 kHz onto `n` bands
-//! between 20 Hz and its own maximum frequency. The band edges are evenly spaced on the
-//! `matt_mel` warped scale and the triangles are built exactly the way aubio's
-//! `set_triangle_bands` builds them (unit-area heights, its particular bin-boundary rules),
-//! because effects are tuned to those values. Rows are stored sparsely (start bin +
-//! coefficients) since each triangle covers only a few bins.
+//! between 20 Hz and its own maximum frequency. For all types but `scott` the band edges are
+//! evenly spaced on a warped frequency scale (`matt_mel`, `scott_mel`, Slaney mel for
+//! `triangle` and `mel`, HTK mel for `htk`, Bark for `bark`) and the triangles are built
+//! exactly the way aubio's `set_triangle_bands` builds them (unit-area heights, its
+//! particular bin-boundary rules); `scott` evaluates unit-height triangles on the bin
+//! frequencies. All but `matt_mel`, `scott_mel` and `scott` then scale each row to a peak of
+//! 1, as LedFx does. Effects are tuned to these values, so they are reproduced exactly
+//! (checked against LedFx 2.2.1 in `tests/ledfx_fidelity.rs`). Rows are stored sparsely
+//! (start bin + coefficients) since each triangle covers only a few bins.
 
 /// FFT length the filterbanks are built for (LedFx hard-codes it).
 pub const FFT_SIZE: usize = 4096;
@@ -45,11 +49,172 @@ pub fn matt_mel_edges(min_hz: f64, max_hz: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// LedFx's `melbanks.coeffs_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CoeffsType {
+    #[default]
+    MattMel,
+    ScottMel,
+    Triangle,
+    Bark,
+    Mel,
+    Htk,
+    Scott,
+}
+
+impl CoeffsType {
+    /// Every type with its LedFx name, in LedFx's schema order.
+    pub const ALL: [(&'static str, CoeffsType); 7] = [
+        ("matt_mel", CoeffsType::MattMel),
+        ("triangle", CoeffsType::Triangle),
+        ("bark", CoeffsType::Bark),
+        ("mel", CoeffsType::Mel),
+        ("htk", CoeffsType::Htk),
+        ("scott", CoeffsType::Scott),
+        ("scott_mel", CoeffsType::ScottMel),
+    ];
+
+    /// The type LedFx calls `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    }
+
+    /// LedFx's name of the type.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map_or("matt_mel", |(n, _)| n)
+    }
+
+    /// Whether LedFx scales each row to a peak of 1.
+    fn peak_normalised(self) -> bool {
+        !matches!(
+            self,
+            CoeffsType::MattMel | CoeffsType::ScottMel | CoeffsType::Scott
+        )
+    }
+}
+
+/// `scott_mel` (and `scott`) warp: `3340·log₉(1 + f/250)`, and its inverse.
+fn scott_warp(hz: f64) -> f64 {
+    3340.0 * (1.0 + hz / 250.0).ln() / 9f64.ln()
+}
+fn scott_unwarp(w: f64) -> f64 {
+    250.0 * 9f64.powf(w / 3340.0) - 250.0
+}
+
+/// aubio's Slaney mel, in float32 as aubio computes it (the reported centres are truncated
+/// to whole Hz, so a rounding difference shows): linear below 1 kHz at 3/200 mel per Hz,
+/// logarithmic above.
+fn slaney_mel(hz: f32) -> f32 {
+    let lin_space: f32 = 3.0 / 200.0;
+    let split_hz: f32 = 1000.0;
+    let log_space: f32 = 27.0 / (6400.0f32 / 1000.0).ln();
+    if hz < 0.0 {
+        0.0
+    } else if hz < split_hz {
+        hz * lin_space
+    } else {
+        split_hz * lin_space + log_space * (hz / split_hz).ln()
+    }
+}
+fn slaney_hz(mel: f32) -> f32 {
+    let lin_space: f32 = 200.0 / 3.0;
+    let split_hz: f32 = 1000.0;
+    let split_mel = split_hz / lin_space;
+    let log_spacing = (6400.0f32 / 1000.0).powf(1.0 / 27.0);
+    if mel < 0.0 {
+        0.0
+    } else if mel < split_mel {
+        lin_space * mel
+    } else {
+        split_hz * log_spacing.powf(mel - split_mel)
+    }
+}
+
+/// HTK mel: `1127·ln(1 + f/700)`, and its inverse (float32, as aubio).
+fn htk_mel(hz: f32) -> f32 {
+    1127.0 * (1.0 + hz / 700.0).ln()
+}
+fn htk_hz(mel: f32) -> f32 {
+    700.0 * ((mel / 1127.0).exp() - 1.0)
+}
+
+/// A float32 frequency scale: Hz → scale, and back.
+type Scale32 = (fn(f32) -> f32, fn(f32) -> f32);
+
+/// `count` points of aubio's own mel code (`set_mel_coeffs`), all in float32: evenly
+/// spaced from `warp(min_hz)` by `(warp(max_hz) − warp(min_hz)) / (count − 1)`.
+fn aubio_mel_points((warp, unwarp): Scale32, min_hz: f64, max_hz: f64, count: usize) -> Vec<f64> {
+    let (start, end) = (warp(min_hz as f32), warp(max_hz as f32));
+    let step = (end - start) / count.saturating_sub(1).max(1) as f32;
+    (0..count)
+        .map(|m| f64::from(unwarp(start + step * m as f32)))
+        .collect()
+}
+
+/// `count` points the way LedFx's Python builds them on aubio's Slaney scale: the ends
+/// converted in float32, a float64 `linspace`, each point converted back in float32.
+fn python_slaney_points(min_hz: f64, max_hz: f64, count: usize) -> Vec<f64> {
+    let (lo, hi) = (
+        f64::from(slaney_mel(min_hz as f32)),
+        f64::from(slaney_mel(max_hz as f32)),
+    );
+    let steps = count.saturating_sub(1).max(1) as f64;
+    (0..count)
+        .map(|i| f64::from(slaney_hz((lo + (hi - lo) * i as f64 / steps) as f32)))
+        .collect()
+}
+
+/// Bark: `6·asinh(f/600)`, and its inverse.
+fn bark(hz: f64) -> f64 {
+    6.0 * (hz / 600.0).asinh()
+}
+fn bark_hz(b: f64) -> f64 {
+    600.0 * (b / 6.0).sinh()
+}
+
+/// `count` points evenly spaced on the `warp` scale from `min_hz` to `max_hz`, back in Hz.
+fn warped_points(
+    warp: fn(f64) -> f64,
+    unwarp: fn(f64) -> f64,
+    min_hz: f64,
+    max_hz: f64,
+    count: usize,
+) -> Vec<f64> {
+    let (lo, hi) = (warp(min_hz), warp(max_hz));
+    let steps = count.saturating_sub(1).max(1) as f64;
+    (0..count)
+        .map(|i| unwarp(lo + (hi - lo) * i as f64 / steps))
+        .collect()
+}
+
+/// LedFx hands aubio the edges as float32.
+fn as_f32(points: Vec<f64>) -> Vec<f64> {
+    points.into_iter().map(|f| f64::from(f as f32)).collect()
+}
+
 /// One sparse filter row: coefficients for bins `start..start + coeffs.len()`.
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
     start: usize,
     coeffs: Vec<f32>,
+}
+
+impl Row {
+    /// The non-zero span of a dense row, as float32 (aubio's coefficient type).
+    fn from_dense(dense: &[f64]) -> Self {
+        let first = dense.iter().position(|&c| c != 0.0).unwrap_or(0);
+        let end = dense
+            .iter()
+            .rposition(|&c| c != 0.0)
+            .map_or(first, |e| e + 1);
+        Row {
+            start: first,
+            coeffs: dense[first..end].iter().map(|&c| c as f32).collect(),
+        }
+    }
 }
 
 /// A triangular filterbank over the FFT magnitudes.
@@ -63,6 +228,16 @@ pub struct Filterbank {
 impl Filterbank {
     /// The `matt_mel` filterbank with `n` bands over `[min_hz, max_hz]`.
     pub fn matt_mel(min_hz: f64, max_hz: f64, n: usize) -> Result<Self, MelbankError> {
+        Self::build(CoeffsType::MattMel, min_hz, max_hz, n)
+    }
+
+    /// The filterbank of `kind` with `n` bands over `[min_hz, max_hz]`.
+    pub fn build(
+        kind: CoeffsType,
+        min_hz: f64,
+        max_hz: f64,
+        n: usize,
+    ) -> Result<Self, MelbankError> {
         if n == 0 {
             return Err(MelbankError::BuildNoBands);
         }
@@ -70,7 +245,80 @@ impl Filterbank {
         if !(min_hz >= 0.0 && max_hz > min_hz && max_hz <= nyquist) {
             return Err(MelbankError::BuildRange { min_hz, max_hz });
         }
-        Ok(Self::from_edges(&matt_mel_edges(min_hz, max_hz, n)))
+        let edges = |warp, unwarp| as_f32(warped_points(warp, unwarp, min_hz, max_hz, n + 2));
+        let mut bank = match kind {
+            CoeffsType::MattMel => Self::from_edges(&as_f32(matt_mel_edges(min_hz, max_hz, n))),
+            CoeffsType::ScottMel => Self::from_edges(&edges(scott_warp, scott_unwarp)),
+            CoeffsType::Triangle => Self::from_edges(&python_slaney_points(min_hz, max_hz, n + 2)),
+            CoeffsType::Bark => Self::from_edges(&edges(bark, bark_hz)),
+            CoeffsType::Mel | CoeffsType::Htk => {
+                // aubio's set_mel_coeffs(_htk): edges on its mel scale, clipped to Nyquist.
+                let scale: Scale32 = if kind == CoeffsType::Mel {
+                    (slaney_mel, slaney_hz)
+                } else {
+                    (htk_mel, htk_hz)
+                };
+                let clipped = aubio_mel_points(scale, min_hz, max_hz, n + 2)
+                    .into_iter()
+                    .map(|f| f.min(nyquist))
+                    .collect::<Vec<_>>();
+                let mut bank = Self::from_edges(&clipped);
+                // LedFx reports n points on aubio's Slaney scale for both, not the
+                // triangles' peaks.
+                bank.centres_hz = python_slaney_points(min_hz, max_hz, n)
+                    .into_iter()
+                    .map(|f| f.trunc() as f32)
+                    .collect();
+                bank
+            }
+            CoeffsType::Scott => Self::scott(min_hz, max_hz, n),
+        };
+        if kind.peak_normalised() {
+            bank.normalise_peaks();
+        }
+        Ok(bank)
+    }
+
+    /// `scott`: unit-height triangles on the `scott_mel` scale, evaluated at the bin
+    /// frequencies with both edges included (a bin exactly on a centre reads 1).
+    fn scott(min_hz: f64, max_hz: f64, n: usize) -> Self {
+        let points = warped_points(scott_warp, scott_unwarp, min_hz, max_hz, n + 2);
+        let bin_hz = |k: usize| k as f64 * f64::from(ANALYSIS_RATE) / FFT_SIZE as f64;
+        let rows = (0..n)
+            .map(|i| {
+                let (lower, centre, upper) = (points[i], points[i + 1], points[i + 2]);
+                let dense: Vec<f64> = (0..SPECTRUM_BINS)
+                    .map(|k| {
+                        let f = bin_hz(k);
+                        if f >= centre && f <= upper {
+                            (upper - f) / (upper - centre)
+                        } else if f >= lower && f <= centre {
+                            (f - lower) / (centre - lower)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                Row::from_dense(&dense)
+            })
+            .collect();
+        Self {
+            rows,
+            centres_hz: points[1..=n].iter().map(|&f| f.trunc() as f32).collect(),
+            max_hz,
+        }
+    }
+
+    /// Scales every row to a peak of 1 (a row without any coefficient stays empty).
+    fn normalise_peaks(&mut self) {
+        for row in &mut self.rows {
+            let peak = row.coeffs.iter().copied().fold(0.0f32, f32::max);
+            if peak > 0.0 {
+                for c in &mut row.coeffs {
+                    *c /= peak;
+                }
+            }
+        }
     }
 
     /// Builds aubio-style unit-area triangles from `edges` (`n + 2` increasing frequencies:
@@ -107,15 +355,7 @@ impl Filterbank {
                 }
                 bin += 1;
             }
-            let first = dense.iter().position(|&c| c != 0.0).unwrap_or(0);
-            let end = dense
-                .iter()
-                .rposition(|&c| c != 0.0)
-                .map_or(first, |e| e + 1);
-            rows.push(Row {
-                start: first,
-                coeffs: dense[first..end].iter().map(|&c| c as f32).collect(),
-            });
+            rows.push(Row::from_dense(&dense));
         }
         // LedFx reports the interior edge points, truncated to whole Hz.
         let centres_hz = edges

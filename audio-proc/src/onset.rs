@@ -21,7 +21,7 @@
 //! The output is "an onset was detected on this hop", which is all LedFx reads. Checked
 //! against LedFx 2.2.1's recorded onsets in `tests/ledfx_fidelity.rs`.
 
-use crate::analysis::HOP;
+use crate::analysis::{db_spl, HOP};
 use crate::spectrum::Vocoder;
 
 /// aubio's hfc peak-picking threshold.
@@ -42,12 +42,6 @@ const DELAY: u64 = (4.3 * HOP as f64) as u64;
 /// `B`, one feedback coefficient `A1` on the previous output.
 const B: [f64; 3] = [0.159_987_89, 0.319_975_77, 0.159_987_89];
 const A1: f64 = 0.234_840_48;
-
-/// `10·log10(mean(x²))`, −∞ for silence (aubio's `db_spl`).
-fn db_spl(x: &[f32]) -> f32 {
-    let energy: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
-    10.0 * energy.log10()
-}
 
 /// Runs the smoothing filter over `x` in place from a reset state (in double precision, as
 /// aubio's filters do).

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
 
-use crate::analysis::HOP;
+use crate::analysis::{db_spl, HOP};
 use crate::melbank::{ANALYSIS_RATE, FFT_SIZE};
 
 /// LedFx's `pitch_tolerance` default.
@@ -76,12 +76,6 @@ fn parabola_vertex(y: &[f32], pos: usize) -> f32 {
     pos as f32 + 0.5 * (s0 - s2) / denominator
 }
 
-/// `10·log10(mean(x²))`.
-fn db_spl(x: &[f32]) -> f32 {
-    let energy: f32 = x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32;
-    10.0 * energy.log10()
-}
-
 /// Frequency in Hz as a (fractional) MIDI note; 0 outside 2 Hz..100 kHz, as aubio.
 pub fn freq_to_midi(freq: f32) -> f32 {
     if !(2.0..=100_000.0).contains(&freq) {
@@ -122,15 +116,9 @@ impl Pitch {
     pub fn new(tolerance: f32) -> Self {
         let fft = FftPlanner::new().plan_fft_forward(FFT_SIZE);
         let scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()];
-        let hann = (0..FFT_SIZE)
-            .map(|n| {
-                let phase = 2.0 * std::f64::consts::PI * n as f64 / FFT_SIZE as f64;
-                (0.5 - 0.5 * phase.cos()) as f32
-            })
-            .collect();
         Self {
             buf: vec![0.0; FFT_SIZE],
-            hann,
+            hann: crate::spectrum::hann_window(),
             gains: curve_gains(),
             fft,
             work: vec![Complex32::default(); FFT_SIZE],

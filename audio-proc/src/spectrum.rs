@@ -12,6 +12,17 @@ use rustfft::{Fft, FftPlanner};
 
 use crate::melbank::{FFT_SIZE, SPECTRUM_BINS};
 
+/// aubio's `hanningz` window over [`FFT_SIZE`] samples: the periodic Hann
+/// `0.5 − 0.5·cos(2πn/N)`, shared by every transform of the analysis.
+pub fn hann_window() -> Vec<f32> {
+    (0..FFT_SIZE)
+        .map(|n| {
+            let phase = 2.0 * std::f64::consts::PI * n as f64 / FFT_SIZE as f64;
+            (0.5 - 0.5 * phase.cos()) as f32
+        })
+        .collect()
+}
+
 /// A sliding-window magnitude spectrum.
 pub struct Vocoder {
     /// The last [`FFT_SIZE`] samples, oldest first.
@@ -43,15 +54,9 @@ impl Vocoder {
     pub fn new() -> Self {
         let fft = FftPlanner::new().plan_fft_forward(FFT_SIZE);
         let scratch = vec![Complex32::default(); fft.get_inplace_scratch_len()];
-        let hann = (0..FFT_SIZE)
-            .map(|n| {
-                let phase = 2.0 * std::f64::consts::PI * n as f64 / FFT_SIZE as f64;
-                (0.5 - 0.5 * phase.cos()) as f32
-            })
-            .collect();
         Self {
             window_buf: vec![0.0; FFT_SIZE],
-            hann,
+            hann: hann_window(),
             fft,
             work: vec![Complex32::default(); FFT_SIZE],
             scratch,

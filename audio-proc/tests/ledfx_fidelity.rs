@@ -276,3 +276,49 @@ fn the_tempo_of_the_kick_track_is_ledfx_s() {
         c.last_bpm.1
     );
 }
+
+#[test]
+fn every_coefficient_type_builds_ledfx_s_melbanks() {
+    let samples = read_wav(&fixtures().join("sweep.wav"));
+    for (name, _) in audio_proc::melbank::CoeffsType::ALL {
+        let file = if name == "matt_mel" {
+            "sweep.json".to_owned()
+        } else {
+            format!("sweep.{name}.json")
+        };
+        let text = std::fs::read_to_string(fixtures().join("ledfx-2.2.1").join(&file))
+            .expect("the LedFx fixture");
+        let theirs: Value = serde_json::from_str(&text).expect("fixture JSON");
+        let spec = proto::pipeline::AudioSpec {
+            coeffs_type: name.to_owned(),
+            ..proto::pipeline::AudioSpec::default()
+        };
+        let mut analyzer = Analyzer::new(&AnalysisParams::from_spec(&spec).unwrap()).unwrap();
+        // The reported centre frequencies (they pick the powers' and the volume beat's bins).
+        for bank in 0..3 {
+            let centres: Vec<f32> = floats(&theirs["melbank_frequencies"][bank]);
+            let first = analyzer.process(&[0.0; HOP]);
+            assert_eq!(
+                &first.mel_centre_hz[bank][..centres.len()],
+                centres.as_slice(),
+                "{name}: centre frequencies of melbank {bank}"
+            );
+        }
+        let mut analyzer = Analyzer::new(&AnalysisParams::from_spec(&spec).unwrap()).unwrap();
+        let mut worst = Worst::default();
+        for (i, chunk) in samples.chunks_exact(HOP).enumerate() {
+            let f = analyzer.process(chunk.try_into().unwrap());
+            for bank in 0..3 {
+                for (&o, &t) in f
+                    .melbank(bank, false)
+                    .iter()
+                    .zip(&floats(&theirs["mel"][i][bank]))
+                {
+                    worst.see(i, o, t);
+                }
+            }
+        }
+        println!("{name}: melbanks {worst:?}");
+        assert_close(name, "melbank", worst, MEL_TOLERANCE);
+    }
+}

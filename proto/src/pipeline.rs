@@ -232,6 +232,8 @@ pub struct AudioSpec {
     pub max_frequencies: Vec<u32>,
     /// Where to send WLED Audio Sync packets (`ip:port`), when that is on.
     pub sync_to: Option<String>,
+    /// LedFx `melbanks.coeffs_type` (`matt_mel`, `triangle`, …).
+    pub coeffs_type: String,
 }
 
 impl Default for AudioSpec {
@@ -244,6 +246,7 @@ impl Default for AudioSpec {
             peak_isolation: 0.4,
             max_frequencies: vec![350, 2000, 15000],
             sync_to: None,
+            coeffs_type: "matt_mel".into(),
         }
     }
 }

@@ -8,7 +8,8 @@ must be installed, `apt-get install libportaudio2`, because LedFx imports soundd
 For every `<name>.wav` (30 kHz mono 16-bit) in the directory it writes
 `ledfx-2.2.1/<name>.json` next to it: per hop the raw and filtered volume, the three melbanks
 (unfiltered and filtered), the raw and filtered frequency powers, the volume beat, onset,
-tempo beat, BPM, pitch and bar oscillator. ledfx-rs's analysis is compared against these in
+tempo beat, BPM, pitch and bar oscillator, with LedFx's default settings. For each other
+melbank `coeffs_type` it also records the sweep's melbanks as `sweep.<type>.json`. ledfx-rs's analysis is compared against these in
 `audio-proc/tests/ledfx_fidelity.rs`.
 
 How: LedFx's `AudioAnalysisSource` is driven as LedFx drives it, with its audio input replaced
@@ -105,12 +106,14 @@ def r(values):
     return [float(f"{float(v):.7g}") for v in values]
 
 
-def record(path):
+def record(path, coeffs_type=None):
     audio.sd = fake_sounddevice()
     audio.time = FakeClock
     audio.AudioInputSource._audio_stream_active = False
     audio.AudioInputSource._stream = None
     ledfx = FakeLedfx()
+    if coeffs_type:
+        ledfx.config["melbanks"] = {"coeffs_type": coeffs_type}
     source = audio.AudioAnalysisSource(ledfx, {"audio_device": 0})
     out = {key: [] for key in (
         "volume_raw", "volume", "mel", "mel_filtered", "powers_raw", "powers",
@@ -141,23 +144,29 @@ def record(path):
     source.unsubscribe(recorder)
     out["volume_raw"] = r(out["volume_raw"])
     out["volume"] = r(out["volume"])
+    hops = len(out["volume"])
+    if coeffs_type:
+        # Only what the coefficient type changes: the melbanks (the filtered ones follow
+        # from them through the same filters).
+        out = {"mel": out["mel"]}
     return {
         "ledfx": "2.2.1",
         "signal": path.stem,
         "config": {"audio": ledfx.config.get("audio"), "melbanks": ledfx.config.get("melbanks")},
         "melbank_frequencies": [r(m.melbank_frequencies) for m in source.melbanks.melbank_processors],
-        "hops": len(out["volume"]),
+        "hops": hops,
         **out,
     }
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--one":
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--one":
         # One file per process: LedFx keeps analysis state in class attributes (the volume
         # filter among them), so a second file in the same process would not start fresh.
-        result = record(Path(sys.argv[2]))
-        Path(sys.argv[3]).write_text(json.dumps(result, separators=(",", ":")) + "\n")
-        print(f"{Path(sys.argv[2]).name}: {result['hops']} hops")
+        coeffs_type = sys.argv[4] if len(sys.argv) == 5 else None
+        result = record(Path(sys.argv[2]), coeffs_type)
+        Path(sys.argv[3]).write_text(json.dumps(result, separators=(",", ":"), sort_keys=True) + "\n")
+        print(f"{Path(sys.argv[3]).name}: {result['hops']} hops")
         return
     directory = Path(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/audio")
     target = directory / "ledfx-2.2.1"
@@ -165,6 +174,11 @@ def main():
     for wav in sorted(directory.glob("*.wav")):
         out = target / f"{wav.stem}.json"
         subprocess.run([sys.executable, __file__, "--one", str(wav), str(out)], check=True)
+    # Every other melbank coefficient type, on the sweep (which walks through every band).
+    for coeffs_type in ("triangle", "bark", "mel", "htk", "scott", "scott_mel"):
+        out = target / f"sweep.{coeffs_type}.json"
+        wav = directory / "sweep.wav"
+        subprocess.run([sys.executable, __file__, "--one", str(wav), str(out), coeffs_type], check=True)
 
 
 if __name__ == "__main__":

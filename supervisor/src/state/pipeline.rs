@@ -169,6 +169,11 @@ pub(super) fn derive(state: &State) -> PipelineState {
                 .filter(|v| v.len() >= 3)
                 .unwrap_or(defaults.max_frequencies),
             sync_to: state.audio_sync_target(),
+            coeffs_type: melbanks
+                .and_then(|m| m.get("coeffs_type"))
+                .and_then(Value::as_str)
+                .unwrap_or(&defaults.coeffs_type)
+                .to_owned(),
         },
     }
 }
