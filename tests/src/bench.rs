@@ -13,7 +13,10 @@
 //! The `ws` case (in [`bench_ws`]) measures the WebSocket live preview under load: 500
 //! clients watching 10 devices, 20 clients that never read.
 //!
-//! Usage: `ledfx-rs-bench [--cases 10x1000,100x1000,api,ws] [--effect rainbow] [--seconds 10]
+//! The `capture` case (in [`bench_capture`]) measures what real audio capture costs
+//! audio-proc, through a private PulseAudio daemon and a null sink's monitor.
+//!
+//! Usage: `ledfx-rs-bench [--cases 10x1000,100x1000,api,ws,capture] [--effect rainbow] [--seconds 10]
 //! [--api-seconds 5] [--api-writers 8] [--api-devices 20] [--ws-seconds 30] [--ws-readers 500]
 //! [--ws-stalled 20]`; `--only-api` is `--cases api`.
 
@@ -28,10 +31,11 @@ use e2e_tests::{children, Ledfx};
 use serde_json::json;
 
 mod bench_api;
+mod bench_capture;
 mod bench_ws;
 
 const USAGE: &str =
-    "ledfx-rs-bench [--cases 10x1000,100x1000,api,ws] [--effect rainbow] [--seconds 10] \
+    "ledfx-rs-bench [--cases 10x1000,100x1000,api,ws,capture] [--effect rainbow] [--seconds 10] \
 [--api-seconds 5] [--api-writers 8] [--api-devices 20] [--ws-seconds 30] [--ws-readers 500] \
 [--ws-stalled 20] [--only-api]";
 
@@ -43,6 +47,8 @@ enum Case {
     Api,
     /// The WebSocket live preview under many clients.
     Ws,
+    /// Real capture through a private PulseAudio daemon.
+    Capture,
 }
 
 struct Options {
@@ -60,6 +66,7 @@ fn parse_options() -> Result<Options, String> {
             Case::Ddp(100, 1000),
             Case::Api,
             Case::Ws,
+            Case::Capture,
         ],
         effect: "rainbow".into(),
         seconds: 10,
@@ -80,9 +87,12 @@ fn parse_options() -> Result<Options, String> {
                         if c == "ws" {
                             return Ok(Case::Ws);
                         }
-                        let (n, p) = c
-                            .split_once('x')
-                            .ok_or_else(|| format!("case {c:?} is neither NxP, api nor ws"))?;
+                        if c == "capture" {
+                            return Ok(Case::Capture);
+                        }
+                        let (n, p) = c.split_once('x').ok_or_else(|| {
+                            format!("case {c:?} is neither NxP, api, ws nor capture")
+                        })?;
                         Ok(Case::Ddp(
                             n.parse().map_err(|_| format!("bad N in {c:?}"))?,
                             p.parse().map_err(|_| format!("bad P in {c:?}"))?,
@@ -378,11 +388,13 @@ fn main() {
     let mut results: Vec<serde_json::Value> = Vec::new();
     let mut api = None;
     let mut ws = None;
+    let mut capture = None;
     for case in &options.cases {
         match case {
             Case::Ddp(n, p) => results.push(run_case(*n, *p, &options.effect, options.seconds)),
             Case::Api => api = Some(bench_api::run_api_case(&options.api)),
             Case::Ws => ws = Some(bench_ws::run_ws_case(&options.ws, &options.effect)),
+            Case::Capture => capture = Some(bench_capture::run_capture_case(options.seconds)),
         }
     }
     let machine = machine();
@@ -399,6 +411,10 @@ fn main() {
         table.push('\n');
         table.push_str(&bench_ws::markdown(ws));
     }
+    if let Some(capture) = &capture {
+        table.push('\n');
+        table.push_str(&bench_capture::markdown(capture));
+    }
     println!("{table}");
     let dir = e2e_tests::bin_dir()
         .parent()
@@ -410,7 +426,7 @@ fn main() {
             std::fs::write(
                 dir.join("results.json"),
                 serde_json::to_string_pretty(
-                    &json!({"machine": machine, "results": results, "api": api, "ws": ws}),
+                    &json!({"machine": machine, "results": results, "api": api, "ws": ws, "capture": capture}),
                 )
                 .unwrap_or_default(),
             )
