@@ -92,6 +92,9 @@ async fn serve(
         shutdown_tx.clone(),
     ));
     let logs = api_proc::ws::log::LogStreams::new(segment.duplicate().ok().map(Arc::new));
+    if let Ok(segment) = segment.duplicate() {
+        tokio::spawn(api_proc::ws::audio_devices::follow(segment, ws.clone()));
+    }
     match segment.duplicate() {
         Ok(segment) => {
             let visualiser = api_proc::ws::visualiser::Visualiser {

@@ -27,7 +27,9 @@ fn exit_code_for(err: &PipelineError) -> ExitCode {
 }
 
 fn main() {
-    proto::stage::init_logging("info");
+    // The pulseaudio crate logs each closed server connection as an error; audio-proc
+    // reports what matters about a lost stream itself.
+    proto::stage::init_logging_quieting("info", &["pulseaudio"]);
     let (mut link, state) = match StageLink::connect(StageKind::Audio) {
         Ok(connected) => connected,
         Err(err) => {

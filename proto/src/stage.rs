@@ -332,15 +332,45 @@ impl StageLink {
 /// Sets up `tracing` for a process: text or JSON on stderr, filtered by `LEDFX_RS_LOG`
 /// (an `EnvFilter` directive, default `info`). The supervisor passes its own settings down.
 pub fn init_logging(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env(ENV_LOG)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    init_logging_quieting(default_filter, &[]);
+}
+
+/// [`init_logging`], with the log targets in `quiet` silenced (unless `LEDFX_RS_LOG` names
+/// them): libraries that log expected events as errors (the `pulseaudio` crate logs every
+/// closed connection as a "Reactor error").
+pub fn init_logging_quieting(default_filter: &str, quiet: &[&str]) {
+    let configured = std::env::var(ENV_LOG).ok();
+    let mut filter = configured
+        .as_deref()
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_filter));
+    let mut ring = tracing_subscriber::EnvFilter::new("info");
+    for target in quiet {
+        if configured.as_deref().is_some_and(|c| c.contains(target)) {
+            continue;
+        }
+        if let Ok(directive) = format!("{target}=off").parse() {
+            filter = filter.add_directive(directive);
+        }
+        if let Ok(directive) = format!("{target}=off").parse() {
+            ring = ring.add_directive(directive);
+        }
+    }
     let json = std::env::var(ENV_LOG_FORMAT).is_ok_and(|f| f == "json");
-    install_logging(filter, json);
+    install(filter, ring, json);
 }
 
 /// Logs to standard error through `filter` (as JSON lines when `json`), and INFO+ records
 /// to the log ring once [`crate::logring::log_to`] names it. The supervisor uses this too.
 pub fn install_logging(filter: tracing_subscriber::EnvFilter, json: bool) {
+    install(filter, tracing_subscriber::EnvFilter::new("info"), json);
+}
+
+fn install(
+    filter: tracing_subscriber::EnvFilter,
+    ring_filter: tracing_subscriber::EnvFilter,
+    json: bool,
+) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -350,7 +380,7 @@ pub fn install_logging(filter: tracing_subscriber::EnvFilter, json: bool) {
     } else {
         stderr.boxed()
     };
-    let ring = crate::logring::RingLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let ring = crate::logring::RingLayer.with_filter(ring_filter);
     let _ = tracing_subscriber::registry()
         .with(stderr.with_filter(filter))
         .with(ring)

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use e2e_tests::pulse::{write_beat_wav, PulseDaemon};
+use e2e_tests::ws::WsClient;
 use e2e_tests::{children, poll_until, DdpReceiver, Ledfx};
 use serde_json::{json, Value};
 
@@ -103,6 +104,27 @@ fn captures_a_null_sink_monitor_follows_its_beat_and_survives_a_server_restart()
     assert_eq!(
         bad["payload"]["reason"],
         json!("Invalid device index [999]")
+    );
+
+    // A sink added to the server: clients hear `audio_device_list_changed` and the new
+    // monitor is listed.
+    let mut client = WsClient::connect(ledfx.port).expect("websocket");
+    client.send(
+        &json!({"id": 1, "type": "subscribe_event", "event_type": "audio_device_list_changed"}),
+    );
+    let added_at = Instant::now();
+    pulse.add_null_sink("ledfx_second");
+    let event = client.wait_for("audio_device_list_changed", Duration::from_secs(15));
+    println!("audio_device_list_changed after {:?}", added_at.elapsed());
+    assert!(
+        event.is_some(),
+        "no audio_device_list_changed after adding a sink"
+    );
+    let devices = ledfx.request("GET", "/api/audio/devices", "").1;
+    assert_eq!(
+        devices["devices"].as_object().map(|d| d.len()),
+        Some(2),
+        "both monitors listed: {devices}"
     );
 
     // ≈ 120 BPM from the analysis of what is captured.

@@ -4,7 +4,8 @@
 //! * [`outbox`] — one client's outgoing messages, bounded (§4.8).
 //! * [`message`] — reading a client frame; [`commands`] — what each command does;
 //!   [`broadcast`] — the client-to-client messaging checks.
-//! * [`feed`] — the change feed turned into LedFx events.
+//! * [`feed`] — the change feed turned into LedFx events; [`audio_devices`] — the audio
+//!   status slot turned into `audio_device_list_changed`.
 //! * [`log`] — `GET /api/log`, the log WebSocket.
 //! * [`visualiser`] — live pixels from shared memory; [`preview`] shapes, shrinks and
 //!   encodes them ([`resample`] is Pillow's bilinear resize).
@@ -12,6 +13,7 @@
 //! Each socket is served by one task that alternates between the client's frames and its
 //! outbox, so a client that stops reading only stalls itself.
 
+pub mod audio_devices;
 pub mod broadcast;
 pub mod bus;
 pub mod commands;

@@ -215,9 +215,10 @@ impl Drop for SourceHandle {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(join) = self.join.take() {
             if join_within(join, STOP_GRACE).is_err() {
-                // Most likely blocked inside an audio backend call; it finishes on its own
-                // once that returns, and the process may exit before then anyway.
-                tracing::warn!(source = %self.name, "audio source thread did not stop in time; leaving it behind");
+                // Most likely inside an audio backend call (opening a stream waits for its
+                // first data, up to 2 s); it stops on its own once that returns, and it can
+                // no longer deliver audio (its feed generation is over).
+                tracing::info!(source = %self.name, "the previous audio source is still finishing a backend call; it stops on its own");
             }
         }
     }
