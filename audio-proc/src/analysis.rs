@@ -327,6 +327,14 @@ impl Analyzer {
         &self.frame
     }
 
+    /// [`process`](Self::process) for a hop whose newest sample was captured at
+    /// `capture_ns` (`CLOCK_MONOTONIC`; 0 for made-up silence), which the frame carries.
+    pub fn process_captured(&mut self, hop: &[f32; HOP], capture_ns: u64) -> &AudioFrame {
+        self.process(hop);
+        self.frame.capture_ns = capture_ns;
+        &self.frame
+    }
+
     /// Analyses one hop of raw 30 kHz samples and returns the frame for it.
     pub fn process(&mut self, hop: &[f32; HOP]) -> &AudioFrame {
         let mut x = *hop;

@@ -26,6 +26,7 @@ use proto::stage::StageKind;
 use crate::analysis::{delay_hops, AnalysisError, AnalysisParams, Analyzer, HOP};
 use crate::melbank::ANALYSIS_RATE;
 use crate::resample::HopStream;
+use crate::source::clock::CaptureClock;
 use crate::source::devices::DeviceWatcher;
 use crate::source::{join_within, Feed, FeedSender, SourceError, SourceHandle};
 use crate::status::StatusBoard;
@@ -340,7 +341,8 @@ impl Drop for AnalysisHandle {
 #[derive(Debug)]
 struct DelayLine {
     k: usize,
-    queue: VecDeque<[f32; HOP]>,
+    /// Hops with their capture times.
+    queue: VecDeque<([f32; HOP], u64)>,
 }
 
 impl DelayLine {
@@ -351,12 +353,12 @@ impl DelayLine {
         }
     }
 
-    /// Pushes a hop; returns the hop that is now due, if any.
-    fn push(&mut self, hop: &[f32; HOP]) -> Option<[f32; HOP]> {
+    /// Pushes a hop captured at `capture_ns`; returns the hop that is now due, if any.
+    fn push(&mut self, hop: &[f32; HOP], capture_ns: u64) -> Option<([f32; HOP], u64)> {
         if self.k == 0 {
-            return Some(*hop);
+            return Some((*hop, capture_ns));
         }
-        self.queue.push_back(*hop);
+        self.queue.push_back((*hop, capture_ns));
         (self.queue.len() > self.k)
             .then(|| self.queue.pop_front())
             .flatten()
@@ -383,9 +385,11 @@ struct Core {
 }
 
 impl Core {
-    fn on_hop(&mut self, hop: &[f32; HOP]) {
-        if let Some(due) = self.delay.push(hop) {
-            let frame = self.analyzer.process(&due);
+    /// Analyses a hop whose last sample was captured at `capture_ns` (0: silence made up
+    /// while no audio arrives).
+    fn on_hop(&mut self, hop: &[f32; HOP], capture_ns: u64) {
+        if let Some((due, captured)) = self.delay.push(hop, capture_ns) {
+            let frame = self.analyzer.process_captured(&due, captured);
             self.sink.publish(frame);
             if let Some(sync) = self.sync.as_mut() {
                 sync.on_frame(frame);
@@ -414,6 +418,8 @@ struct Runner {
 impl Runner {
     fn run(mut self) {
         let mut feed: Option<rtrb::Consumer<f32>> = None;
+        // The feed's capture clock, its rate, and the samples taken from it so far.
+        let mut clock: Option<(Arc<CaptureClock>, u32, u64)> = None;
         let mut input = HopStream::new(ANALYSIS_RATE);
         let mut last_input = Instant::now();
         let mut next_silent: Option<Instant> = None;
@@ -437,6 +443,7 @@ impl Runner {
                 }
                 input.set_rate(new.rate);
                 input.clear();
+                clock = Some((new.clock.clone(), new.rate, 0u64));
                 feed = Some(new.samples);
                 last_input = Instant::now();
                 self.core.stats.feeds.fetch_add(1, Ordering::Relaxed);
@@ -454,8 +461,18 @@ impl Runner {
                     }
                     let (a, b) = chunk.as_slices();
                     let core = &mut self.core;
-                    input.push(a, |hop| core.on_hop(hop));
-                    input.push(b, |hop| core.on_hop(hop));
+                    // Each hop's capture time: that of its newest input sample, worked back
+                    // from the source's newest delivery.
+                    let (source_clock, rate, consumed) =
+                        clock.as_mut().expect("a feed always comes with its clock");
+                    for part in [a, b] {
+                        let base = *consumed;
+                        input.push_counted(part, |hop, needed| {
+                            let index = base + needed as u64 - 1;
+                            core.on_hop(hop, source_clock.time_of(index, *rate).unwrap_or(0));
+                        });
+                        *consumed += part.len() as u64;
+                    }
                     chunk.commit_all();
                     got += n;
                     if n < MAX_CHUNK {
@@ -484,7 +501,7 @@ impl Runner {
                         .stats
                         .silent_frames
                         .fetch_add(1, Ordering::Relaxed);
-                    self.core.on_hop(&silence);
+                    self.core.on_hop(&silence, 0);
                     *next += HOP_PERIOD;
                     caught_up += 1;
                 }
@@ -574,6 +591,24 @@ mod tests {
     }
 
     #[test]
+    fn frames_carry_the_capture_time_of_their_audio() {
+        let (_p, rx, _) = start(&AudioSpec::default());
+        let mut last = 0;
+        for _ in 0..30 {
+            let f = wait_for(&rx, |_| true);
+            let now = proto::monotonic_ns();
+            if f.capture_ns == 0 {
+                continue; // silence published before the synth's first delivery
+            }
+            assert!(f.capture_ns <= now, "captured in the future");
+            assert!(now - f.capture_ns < 5_000_000_000, "captured long ago");
+            assert!(f.capture_ns > last, "capture times go forwards");
+            last = f.capture_ns;
+        }
+        assert!(last > 0, "no frame had a capture time");
+    }
+
+    #[test]
     fn none_publishes_silent_frames_and_beats() {
         let spec = AudioSpec {
             source: AudioSource::None,
@@ -583,6 +618,7 @@ mod tests {
         for _ in 0..10 {
             let f = wait_for(&rx, |_| true);
             assert_eq!(f.volume, 0.0);
+            assert_eq!(f.capture_ns, 0, "made-up silence has no capture time");
             assert!(f.mel.iter().flatten().all(|&v| v == 0.0));
         }
         // The beat follows the publish, so the tenth may still be on its way.
@@ -655,10 +691,16 @@ mod tests {
     fn delay_line_delays_by_whole_hops() {
         let mut d = DelayLine::new(2);
         let hop = |v: f32| [v; HOP];
-        assert!(d.push(&hop(1.0)).is_none());
-        assert!(d.push(&hop(2.0)).is_none());
-        assert_eq!(d.push(&hop(3.0)).map(|h| h[0]), Some(1.0));
+        assert!(d.push(&hop(1.0), 10).is_none());
+        assert!(d.push(&hop(2.0), 20).is_none());
+        assert_eq!(
+            d.push(&hop(3.0), 30).map(|(h, t)| (h[0], t)),
+            Some((1.0, 10))
+        );
         d.resize(0);
-        assert_eq!(d.push(&hop(4.0)).map(|h| h[0]), Some(4.0));
+        assert_eq!(
+            d.push(&hop(4.0), 40).map(|(h, t)| (h[0], t)),
+            Some((4.0, 40))
+        );
     }
 }

@@ -48,13 +48,14 @@ impl Resampler {
         self.in_rate
     }
 
-    /// Resamples `input`, calling `out` for every output sample.
-    pub fn process(&mut self, input: &[f32], mut out: impl FnMut(f32)) {
+    /// Resamples `input`, calling `out` for every output sample with the index in `input` of
+    /// the newest input sample it depends on.
+    pub fn process(&mut self, input: &[f32], mut out: impl FnMut(f32, usize)) {
         if self.in_rate == ANALYSIS_RATE {
-            input.iter().for_each(|&x| out(x));
+            input.iter().enumerate().for_each(|(i, &x)| out(x, i));
             return;
         }
-        for &x in input {
+        for (i, &x) in input.iter().enumerate() {
             let x = match &mut self.anti_alias {
                 Some(lp) => lp.process(x),
                 None => x,
@@ -65,7 +66,7 @@ impl Resampler {
             };
             // Emit every output instant that falls between `prev` (0) and `x` (1).
             while self.pos < 1.0 {
-                out(prev + (x - prev) * self.pos as f32);
+                out(prev + (x - prev) * self.pos as f32, i);
                 self.pos += self.step;
             }
             self.pos -= 1.0;
@@ -109,14 +110,20 @@ impl HopStream {
 
     /// Feeds input samples; `on_hop` runs once for every completed hop.
     pub fn push(&mut self, input: &[f32], mut on_hop: impl FnMut(&[f32; HOP])) {
+        self.push_counted(input, |hop, _| on_hop(hop));
+    }
+
+    /// [`push`](Self::push), also telling `on_hop` how many samples of `input` the hop
+    /// needed (the index of its newest input sample, plus one).
+    pub fn push_counted(&mut self, input: &[f32], mut on_hop: impl FnMut(&[f32; HOP], usize)) {
         let hop = &mut self.hop;
         let fill = &mut self.fill;
-        self.resampler.process(input, |s| {
+        self.resampler.process(input, |s, i| {
             hop[*fill] = s;
             *fill += 1;
             if *fill == HOP {
                 *fill = 0;
-                on_hop(hop);
+                on_hop(hop, i + 1);
             }
         });
     }
@@ -139,6 +146,21 @@ mod tests {
             s.push(c, |hop| out.extend_from_slice(hop));
         }
         out
+    }
+
+    #[test]
+    fn hops_say_how_much_input_they_needed() {
+        let mut s = HopStream::new(30_000);
+        let mut needed = Vec::new();
+        s.push_counted(&[0.0; 1200], |_, n| needed.push(n));
+        assert_eq!(needed, vec![500, 1000]);
+        let mut s = HopStream::new(60_000);
+        let mut needed = Vec::new();
+        s.push_counted(&[0.0; 2100], |_, n| needed.push(n));
+        // Twice the rate: a hop needs about 1000 input samples.
+        assert_eq!(needed.len(), 2);
+        assert!((999..=1002).contains(&needed[0]), "{needed:?}");
+        assert!((1999..=2002).contains(&needed[1]), "{needed:?}");
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub const MAX_MEL_SAMPLES: usize = 100;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct AudioFrame {
+    /// `CLOCK_MONOTONIC` time (ns) at which the last sample of this frame's hop was captured
+    /// (for a device: as its audio host reports it; for the synth, a file or stdin: when the
+    /// source delivered it); 0 for frames of silence published while no audio arrives. The
+    /// latency from sound to light is measured from it.
+    pub capture_ns: u64,
     /// Filtered volume 0..1 (LedFx `volume()`).
     pub volume: f32,
     /// 1 when the volume-beat detector fired on this frame.
@@ -35,6 +40,8 @@ pub struct AudioFrame {
     pub tempo_beat: u32,
     /// Pitch as a (fractional) MIDI note, 0 when there is none (LedFx `pitch()`).
     pub pitch: f32,
+    /// Keeps the frame a whole number of 8-byte words (no padding, as `Pod` requires).
+    pub reserved: u32,
     /// Upper frequency of each melbank, Hz.
     pub melbank_max_hz: [f32; MELBANKS],
     /// Unfiltered (AGC-normalised, smoothed) melbanks.

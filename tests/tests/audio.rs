@@ -143,6 +143,13 @@ fn captures_a_null_sink_monitor_follows_its_beat_and_survives_a_server_restart()
         "the analysis never reported ≈ 120 BPM: {last}"
     );
     assert_eq!(last["host"], json!("PulseAudio"));
+    // Frames carry when their sound was captured: a plausible, positive analysis latency.
+    let latency = last["capture_to_frame_ms"].as_f64();
+    println!("capture → frame: {latency:?} ms");
+    assert!(
+        latency.is_some_and(|ms| (0.0..500.0).contains(&ms)),
+        "capture_to_frame_ms {latency:?}"
+    );
 
     // An energy strip pulses with the beat: 120 BPM is 2 beats a second.
     let mut rx = DdpReceiver::new();

@@ -24,7 +24,7 @@ use cpal::{FromSample, SampleFormat, SizedSample};
 use proto::audio_status::CaptureState;
 
 use super::devices::{self, Target};
-use super::FeedSender;
+use super::{FeedSender, FeedWriter};
 use crate::status::StatusBoard;
 
 /// First wait before reopening a lost stream or looking for a missing device again.
@@ -96,30 +96,47 @@ fn device_label(device: &cpal::Device) -> String {
     }
 }
 
-/// Mixes one callback's interleaved samples to mono and pushes them into the ring.
-/// Runs on the audio thread: no allocation, no locks, no logging.
+/// Mixes one callback's interleaved samples to mono, pushes them into the ring and records
+/// when the newest was captured (`lag_ns`: how long before the callback the buffer's first
+/// sample was captured, as the host reports it). Runs on the audio thread: no allocation,
+/// no locks, no logging.
 fn mono_mixer<T>(
-    mut producer: rtrb::Producer<f32>,
+    mut writer: FeedWriter,
     channels: usize,
+    rate: u32,
     flags: Arc<StreamFlags>,
-) -> impl FnMut(&[T]) + Send + 'static
+) -> impl FnMut(&[T], u64) + Send + 'static
 where
     T: SizedSample,
     f32: FromSample<T>,
 {
     let gain = 1.0 / channels as f32;
-    move |data: &[T]| {
+    let sample_ns = 1_000_000_000 / u64::from(rate.max(1));
+    move |data: &[T], lag_ns: u64| {
+        let now = proto::monotonic_ns();
         let mut dropped = 0u64;
+        let mut pushed = 0u64;
         for frame in data.chunks_exact(channels) {
             let sum: f32 = frame.iter().map(|&s| f32::from_sample_(s)).sum();
-            if producer.push(sum * gain).is_err() {
+            if writer.samples.push(sum * gain).is_err() {
                 dropped += 1;
+            } else {
+                pushed += 1;
             }
         }
+        let frames = (data.len() / channels.max(1)) as u64;
+        let newest = now.saturating_sub(lag_ns) + frames.saturating_sub(1) * sample_ns;
+        writer.record(pushed, newest.min(now));
         if dropped > 0 {
             flags.dropped.fetch_add(dropped, Ordering::Relaxed);
         }
     }
+}
+
+/// How long before the callback the buffer's first sample was captured.
+fn capture_lag_ns(info: &cpal::InputCallbackInfo) -> u64 {
+    let t = info.timestamp();
+    t.callback.saturating_duration_since(t.capture).as_nanos() as u64
 }
 
 /// The error callback: classify and flag, nothing else.
@@ -147,7 +164,7 @@ struct OpenStream {
 fn build<T>(
     device: &cpal::Device,
     config: cpal::StreamConfig,
-    producer: rtrb::Producer<f32>,
+    writer: FeedWriter,
     flags: &Arc<StreamFlags>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
@@ -155,10 +172,10 @@ where
     f32: FromSample<T>,
 {
     let channels = usize::from(config.channels.max(1));
-    let mut mix = mono_mixer::<T>(producer, channels, flags.clone());
+    let mut mix = mono_mixer::<T>(writer, channels, config.sample_rate, flags.clone());
     device.build_input_stream::<T, _, _>(
         config,
-        move |data: &[T], _: &cpal::InputCallbackInfo| mix(data),
+        move |data: &[T], info: &cpal::InputCallbackInfo| mix(data, capture_lag_ns(info)),
         error_callback(flags.clone()),
         Some(OPEN_TIMEOUT),
     )
@@ -245,16 +262,16 @@ fn open(
     }
     let rate = config.sample_rate;
     let flags = Arc::new(StreamFlags::default());
-    let producer = feeds.open(rate).ok_or(CaptureError::OpenFeed)?;
+    let writer = feeds.open(rate).ok_or(CaptureError::OpenFeed)?;
     let stream = match format {
-        SampleFormat::F32 => build::<f32>(device, config, producer, &flags),
-        SampleFormat::F64 => build::<f64>(device, config, producer, &flags),
-        SampleFormat::I16 => build::<i16>(device, config, producer, &flags),
-        SampleFormat::I32 => build::<i32>(device, config, producer, &flags),
-        SampleFormat::I8 => build::<i8>(device, config, producer, &flags),
-        SampleFormat::U8 => build::<u8>(device, config, producer, &flags),
-        SampleFormat::U16 => build::<u16>(device, config, producer, &flags),
-        SampleFormat::U32 => build::<u32>(device, config, producer, &flags),
+        SampleFormat::F32 => build::<f32>(device, config, writer, &flags),
+        SampleFormat::F64 => build::<f64>(device, config, writer, &flags),
+        SampleFormat::I16 => build::<i16>(device, config, writer, &flags),
+        SampleFormat::I32 => build::<i32>(device, config, writer, &flags),
+        SampleFormat::I8 => build::<i8>(device, config, writer, &flags),
+        SampleFormat::U8 => build::<u8>(device, config, writer, &flags),
+        SampleFormat::U16 => build::<u16>(device, config, writer, &flags),
+        SampleFormat::U32 => build::<u32>(device, config, writer, &flags),
         format => {
             return Err(CaptureError::UnsupportedFormat {
                 device: label,
@@ -502,9 +519,17 @@ mod tests {
     #[test]
     fn the_callback_mixes_to_mono_and_counts_overflow() {
         let (producer, mut c2) = rtrb::RingBuffer::new(3);
+        let clock = Arc::new(super::super::clock::CaptureClock::default());
+        let writer = FeedWriter::new(producer, clock.clone());
         let flags2 = Arc::new(StreamFlags::default());
-        let mut mix = mono_mixer::<i16>(producer, 2, flags2.clone());
-        mix(&[16_384, 16_384, -32_768, 0, 0, 0, 8192, 8192]);
+        let mut mix = mono_mixer::<i16>(writer, 2, 1000, flags2.clone());
+        let before = proto::monotonic_ns();
+        // Four frames; the first captured 10 ms before the callback, 1 ms apart.
+        mix(&[16_384, 16_384, -32_768, 0, 0, 0, 8192, 8192], 10_000_000);
+        let (pushed, newest) = clock.read().expect("a delivery was recorded");
+        assert_eq!(pushed, 3, "the fourth did not fit");
+        assert!(newest >= before.saturating_sub(10_000_000) + 3_000_000);
+        assert!(newest <= proto::monotonic_ns() - 7_000_000, "{newest}");
         assert_eq!(c2.pop(), Ok(0.5));
         assert_eq!(c2.pop(), Ok(-0.5));
         assert_eq!(c2.pop(), Ok(0.0));

@@ -14,6 +14,7 @@
 //! * the synth and `None` are handled here.
 
 pub mod capture;
+pub mod clock;
 pub mod devices;
 pub mod file;
 pub mod stdin;
@@ -29,6 +30,7 @@ use proto::audio_status::CaptureState;
 
 use crate::status::StatusBoard;
 use crate::synth::{Synth, SYNTH_RATE};
+use clock::CaptureClock;
 
 /// Seconds of audio a ring holds: generous, since the analysis drains it every few ms.
 const RING_SECONDS: f64 = 1.0;
@@ -55,9 +57,51 @@ pub struct Feed {
     pub samples: rtrb::Consumer<f32>,
     /// Sample rate of what arrives through it, Hz.
     pub rate: u32,
+    /// When its samples were captured.
+    pub clock: Arc<CaptureClock>,
     /// The source generation that opened it (see [`FeedSender::next_generation`]).
     generation: u64,
     current: Arc<AtomicU64>,
+}
+
+/// The source's end of a feed: the ring and the capture clock.
+#[derive(Debug)]
+pub struct FeedWriter {
+    pub samples: rtrb::Producer<f32>,
+    pub clock: Arc<CaptureClock>,
+    /// Samples pushed so far.
+    pushed: u64,
+}
+
+impl FeedWriter {
+    /// A writer over `samples` recording into `clock`.
+    pub(crate) fn new(samples: rtrb::Producer<f32>, clock: Arc<CaptureClock>) -> Self {
+        Self {
+            samples,
+            clock,
+            pushed: 0,
+        }
+    }
+
+    /// Records `added` more samples pushed, the newest captured at `capture_ns`.
+    pub fn record(&mut self, added: u64, capture_ns: u64) {
+        if added > 0 {
+            self.pushed += added;
+            self.clock.record(self.pushed, capture_ns);
+        }
+    }
+
+    /// Pushes what fits of `samples`, captured now; returns the rest.
+    pub fn push_now<'a>(&mut self, samples: &'a [f32]) -> &'a [f32] {
+        let (pushed, rest) = self.samples.push_partial_slice(samples);
+        self.record(pushed.len() as u64, proto::monotonic_ns());
+        rest
+    }
+
+    /// Whether the analysis side dropped the feed.
+    pub fn is_abandoned(&self) -> bool {
+        self.samples.is_abandoned()
+    }
 }
 
 impl Feed {
@@ -111,20 +155,22 @@ impl FeedSender {
 
     /// Opens a new ring for samples at `rate` Hz and announces it; `None` when the analysis
     /// side is gone or this source was replaced (the source should then stop).
-    pub fn open(&self, rate: u32) -> Option<rtrb::Producer<f32>> {
+    pub fn open(&self, rate: u32) -> Option<FeedWriter> {
         if self.current.load(Ordering::Acquire) != self.generation {
             return None;
         }
         let capacity = ((f64::from(rate.max(1)) * RING_SECONDS) as usize).max(4096);
         let (producer, samples) = rtrb::RingBuffer::new(capacity);
+        let clock = Arc::new(CaptureClock::default());
         let feed = Feed {
             samples,
             rate,
+            clock: clock.clone(),
             generation: self.generation,
             current: self.current.clone(),
         };
         self.tx.send(feed).ok()?;
-        Some(producer)
+        Some(FeedWriter::new(producer, clock))
     }
 }
 
@@ -293,7 +339,7 @@ pub(crate) fn run_paced(
     feeds: &FeedSender,
     stop: &AtomicBool,
 ) {
-    let Some(mut producer) = feeds.open(rate) else {
+    let Some(mut writer) = feeds.open(rate) else {
         return;
     };
     let rate_f = f64::from(rate);
@@ -302,7 +348,7 @@ pub(crate) fn run_paced(
     let mut start = Instant::now();
     let mut sent: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        if producer.is_abandoned() {
+        if writer.is_abandoned() {
             return;
         }
         let due = (start.elapsed().as_secs_f64() * rate_f) as u64;
@@ -317,7 +363,7 @@ pub(crate) fn run_paced(
             let n = ((due - sent) as usize).min(chunk);
             generate(&mut buf[..n]);
             // A full ring means the analysis is stalled; dropping is right for live audio.
-            let _ = producer.push_partial_slice(&buf[..n]);
+            let _ = writer.push_now(&buf[..n]);
             sent += n as u64;
         }
         std::thread::sleep(PACE_TICK);

@@ -97,7 +97,7 @@ pub(crate) fn run(format: PcmFormat, feeds: &FeedSender, stop: &AtomicBool) {
 /// Moves stdin into the ring; `Ok(true)` at end of input, `Ok(false)` when stopped.
 fn pump(format: PcmFormat, feeds: &FeedSender, stop: &AtomicBool) -> Result<bool, StdinError> {
     let mut decoder = PcmDecoder::new(format);
-    let Some(mut producer) = feeds.open(decoder.rate()) else {
+    let Some(mut writer) = feeds.open(decoder.rate()) else {
         return Ok(false);
     };
     let stdin = std::io::stdin();
@@ -128,10 +128,9 @@ fn pump(format: PcmFormat, feeds: &FeedSender, stop: &AtomicBool) -> Result<bool
         // Paced by the data: wait for room rather than drop, the producer can slow down.
         let mut rest = samples.as_slice();
         while !rest.is_empty() {
-            let (_, left) = producer.push_partial_slice(rest);
-            rest = left;
+            rest = writer.push_now(rest);
             if !rest.is_empty() {
-                if stop.load(Ordering::Relaxed) || producer.is_abandoned() {
+                if stop.load(Ordering::Relaxed) || writer.is_abandoned() {
                     return Ok(false);
                 }
                 std::thread::sleep(Duration::from_millis(2));

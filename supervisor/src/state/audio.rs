@@ -64,6 +64,13 @@ pub(super) fn status_json(
             "frame_age_ms".into(),
             json!(now_ns.saturating_sub(meta.timestamp_ns) / 1_000_000),
         );
+        // From the sound being captured to its analysis being published (null while no
+        // audio arrives).
+        map.insert(
+            "capture_to_frame_ms".into(),
+            json!((frame.capture_ns > 0)
+                .then(|| meta.timestamp_ns.saturating_sub(frame.capture_ns) as f64 / 1e6)),
+        );
     }
     out
 }
