@@ -48,6 +48,8 @@ pub enum AnalysisError {
     ValidateMaxFrequencies(Vec<u32>),
     #[error("melbanks coeffs_type {0:?} is not one of matt_mel, triangle, bark, mel, htk, scott, scott_mel")]
     ValidateCoeffsType(String),
+    #[error("audio pitch_tolerance {0} must be within 0..2")]
+    ValidatePitchTolerance(f32),
     #[error("audio delay_ms {0} must be within 0..{MAX_DELAY_MS}")]
     ValidateDelay(u32),
     #[error("building melbank: {0}")]
@@ -68,6 +70,8 @@ pub struct AnalysisParams {
     pub max_frequencies: [u32; MELBANKS],
     /// LedFx `coeffs_type`: how the filterbanks and the pre-emphasis are built.
     pub coeffs: CoeffsType,
+    /// LedFx `pitch_tolerance`: the YIN threshold, 0..2.
+    pub pitch_tolerance: f32,
 }
 
 impl Default for AnalysisParams {
@@ -78,6 +82,7 @@ impl Default for AnalysisParams {
             peak_isolation: 0.4,
             max_frequencies: [350, 2000, 15_000],
             coeffs: CoeffsType::MattMel,
+            pitch_tolerance: crate::pitch::DEFAULT_TOLERANCE,
         })
     }
 }
@@ -104,12 +109,16 @@ impl AnalysisParams {
         max_frequencies.copy_from_slice(&freqs[..MELBANKS]);
         let coeffs = CoeffsType::parse(&spec.coeffs_type)
             .ok_or_else(|| AnalysisError::ValidateCoeffsType(spec.coeffs_type.clone()))?;
+        if !(0.0..=2.0).contains(&spec.pitch_tolerance) {
+            return Err(AnalysisError::ValidatePitchTolerance(spec.pitch_tolerance));
+        }
         Ok(Self {
             min_volume: spec.min_volume,
             mel_samples,
             peak_isolation: spec.peak_isolation,
             max_frequencies,
             coeffs,
+            pitch_tolerance: spec.pitch_tolerance,
         })
     }
 
@@ -306,7 +315,7 @@ impl Analyzer {
             last_volume_beat: 0,
             rhythm: Rhythm::new(),
             onset: Box::new(Onset::new()),
-            pitch: Box::new(Pitch::default()),
+            pitch: Box::new(Pitch::new(params.pitch_tolerance)),
             hops: 0,
             frame,
         })
@@ -487,6 +496,23 @@ mod tests {
     }
 
     #[test]
+    fn the_pitch_tolerance_applies() {
+        // A clean sine passes YIN's threshold at 0.8; nothing passes a threshold of 0.
+        for (tolerance, voiced) in [(0.8, true), (0.0, false)] {
+            let spec = AudioSpec {
+                pitch_tolerance: tolerance,
+                ..AudioSpec::default()
+            };
+            let mut a = Analyzer::new(&AnalysisParams::from_spec(&spec).unwrap()).unwrap();
+            let mut pitch = 0.0;
+            for i in 0..20 {
+                pitch = a.process(&sine_hop(440.0, 0.5, i)).pitch;
+            }
+            assert_eq!(pitch > 0.0, voiced, "tolerance {tolerance}: pitch {pitch}");
+        }
+    }
+
+    #[test]
     fn invalid_settings_are_rejected() {
         let ok = AudioSpec::default();
         assert!(AnalysisParams::from_spec(&ok).is_ok());
@@ -513,6 +539,14 @@ mod tests {
             },
             AudioSpec {
                 max_frequencies: vec![350, 2000, 20_000],
+                ..ok.clone()
+            },
+            AudioSpec {
+                pitch_tolerance: 2.5,
+                ..ok.clone()
+            },
+            AudioSpec {
+                coeffs_type: "slaney".into(),
                 ..ok.clone()
             },
         ];

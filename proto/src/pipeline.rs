@@ -234,6 +234,8 @@ pub struct AudioSpec {
     pub sync_to: Option<String>,
     /// LedFx `melbanks.coeffs_type` (`matt_mel`, `triangle`, …).
     pub coeffs_type: String,
+    /// LedFx `audio.pitch_tolerance`: the YIN threshold of the pitch detector, 0..2.
+    pub pitch_tolerance: f32,
 }
 
 impl Default for AudioSpec {
@@ -247,6 +249,7 @@ impl Default for AudioSpec {
             max_frequencies: vec![350, 2000, 15000],
             sync_to: None,
             coeffs_type: "matt_mel".into(),
+            pitch_tolerance: 0.8,
         }
     }
 }

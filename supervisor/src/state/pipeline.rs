@@ -169,6 +169,10 @@ pub(super) fn derive(state: &State) -> PipelineState {
                 .filter(|v| v.len() >= 3)
                 .unwrap_or(defaults.max_frequencies),
             sync_to: state.audio_sync_target(),
+            pitch_tolerance: audio
+                .and_then(|a| a.get("pitch_tolerance"))
+                .and_then(Value::as_f64)
+                .map_or(defaults.pitch_tolerance, |v| v.clamp(0.0, 2.0) as f32),
             coeffs_type: melbanks
                 .and_then(|m| m.get("coeffs_type"))
                 .and_then(Value::as_str)
