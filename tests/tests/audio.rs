@@ -320,3 +320,61 @@ fn wled_audio_sync_packets_follow_the_beat_and_stop_when_turned_off() {
         json!("audio_sync.port: expected an integer between 1 and 65535, got 70000")
     );
 }
+
+/// Environment in which no capture device exists: no PulseAudio server, and an ALSA
+/// configuration that defines no device.
+fn no_audio_env(dir: &std::path::Path) -> Vec<(String, String)> {
+    let alsa = dir.join("asound.conf");
+    std::fs::write(&alsa, "# no devices\n").unwrap();
+    vec![
+        (
+            "PULSE_SERVER".into(),
+            format!("unix:{}", dir.join("no-server").display()),
+        ),
+        ("XDG_RUNTIME_DIR".into(), dir.display().to_string()),
+        ("ALSA_CONFIG_PATH".into(), alsa.display().to_string()),
+    ]
+}
+
+#[test]
+fn without_a_capture_device_default_is_silence_and_says_so_and_auto_plays_the_synth() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = no_audio_env(tmp.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let config = tmp.path().join("default");
+    std::fs::create_dir_all(&config).unwrap();
+    let ledfx = Ledfx::start_with_env(&config, &[], &env);
+    let mut info = Value::Null;
+    let reported = poll_until(Duration::from_secs(15), || {
+        info = ledfx.request("GET", "/api/info", "").1["ledfx_rs"]["audio"].clone();
+        info["state"] == json!("no capture device")
+    });
+    println!("--audio default without a device: {info} after {reported:?}");
+    assert!(
+        reported.is_some(),
+        "no 'no capture device' in /api/info: {info}"
+    );
+    // Silence, not a fake beat.
+    let status = ledfx.request("GET", "/api/audio/status", "").1;
+    assert_eq!(status["volume"], json!(0.0), "{status}");
+    drop(ledfx);
+
+    let config = tmp.path().join("auto");
+    std::fs::create_dir_all(&config).unwrap();
+    let ledfx = Ledfx::start_with_env(&config, &["--audio", "auto"], &env);
+    let mut status = Value::Null;
+    let synth = poll_until(Duration::from_secs(15), || {
+        status = ledfx.request("GET", "/api/audio/status", "").1;
+        status["state"] == json!("not capturing")
+            && status["source"]
+                .as_str()
+                .is_some_and(|s| s.contains("synth"))
+            && status["volume"].as_f64().is_some_and(|v| v > 0.1)
+    });
+    println!("--audio auto without a device: {status}");
+    assert!(
+        synth.is_some(),
+        "auto did not fall back to the synth: {status}"
+    );
+}

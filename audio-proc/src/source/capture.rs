@@ -470,9 +470,12 @@ pub(crate) fn run(
                 }
             }
             Err(CaptureError::OpenFeed) => return,
-            Err(CaptureError::NoDevice(msg))
+            // `auto` on a machine where the default device is missing or unusable (ALSA's
+            // `default` routes to a sound server that is not running): the synth.
+            Err(err)
                 if fallback == Fallback::Synth && *target == Target::Default && !ever_opened =>
             {
+                let msg = err.to_string();
                 tracing::warn!(
                     reason = %msg,
                     "no usable capture device; falling back to the built-in synth source (120 BPM test beat)"
@@ -486,7 +489,10 @@ pub(crate) fn run(
                 return;
             }
             Err(err) => {
-                let missing = matches!(err, CaptureError::NoDevice(_));
+                // A default device that exists but cannot be opened counts as none: on a
+                // machine without a sound server ALSA still lists `default`.
+                let missing = matches!(err, CaptureError::NoDevice(_))
+                    || (*target == Target::Default && !ever_opened);
                 let msg = err.to_string();
                 // Log loudly once, and again only when the problem changes.
                 if last_error.as_ref() != Some(&msg) {
