@@ -232,6 +232,14 @@ impl State {
         self.audio_chosen = true;
     }
 
+    /// Forgets the chosen device (`audio_device: null`): the system default from now on.
+    pub(super) fn clear_audio_device(&mut self) {
+        if let Some(Value::Object(audio)) = self.doc.core_mut().get_mut("audio") {
+            audio.insert("audio_device".into(), Value::Null);
+            audio.insert("audio_device_name".into(), Value::String(String::new()));
+        }
+    }
+
     /// What audio-proc captures from: the stored device when the command line leaves the
     /// choice to the configuration (`default`, `auto`) or a device was chosen through the API
     /// since; otherwise what the command line says.

@@ -196,10 +196,15 @@ impl State {
         };
         let Checked { sections, core } = check_update(&body).map_err(failed)?;
         // A chosen capture device must be one audio-proc lists; its name is stored with it.
+        // `null` (LedFx: "the default device") clears the choice.
         let mut device = None;
         for (section, checked) in &sections {
             if let Some(v) = checked.get("audio_device").filter(|_| section == "audio") {
-                device = Some(self.check_device_index(v).map_err(failed)?);
+                device = Some(if v.is_null() {
+                    None
+                } else {
+                    Some(self.check_device_index(v).map_err(failed)?)
+                });
             }
         }
         let sections = sections.into_iter().map(|(section, mut checked)| {
@@ -208,8 +213,10 @@ impl State {
             }
             (section, checked)
         });
-        if let Some((index, name)) = device {
-            self.store_audio_device(index, name);
+        match device {
+            Some(Some((index, name))) => self.store_audio_device(index, name),
+            Some(None) => self.clear_audio_device(),
+            None => {}
         }
         let doc_core = self.doc.core_mut();
         for (section, checked) in sections {
