@@ -1,9 +1,10 @@
 //! The audio status board: the one place audio-proc's threads record the device list and the
 //! capture state, published into shared memory whenever it changes.
 //!
-//! The capture thread and the device watcher both write it, so it sits behind a mutex; the
-//! mutex also keeps the status slot's single-writer rule (one publish at a time). Neither
-//! thread is an audio callback, so a lock here never stalls audio.
+//! The capture thread, the device watcher and (for the WLED Audio Sync counters, once a
+//! second) the analysis thread all write it, so it sits behind a mutex; the mutex also keeps
+//! the status slot's single-writer rule (one publish at a time). None of them is an audio
+//! callback, and no one holds the lock for more than a copy, so it never stalls audio.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

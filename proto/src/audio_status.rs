@@ -112,17 +112,37 @@ impl AudioStatus {
     /// The encoded record, cut to fit [`AUDIO_STATUS_BYTES`] by dropping devices from the end
     /// (with an error saying so) — a list of a thousand sources must not lose the status.
     pub fn encode(&self) -> Vec<u8> {
+        /// Longest text field kept once the device list is gone and it still does not fit.
+        const TEXT_LIMIT: usize = 1024;
         let mut status = std::borrow::Cow::Borrowed(self);
         loop {
             match postcard::to_allocvec(status.as_ref()) {
                 Ok(bytes) if bytes.len() <= AUDIO_STATUS_BYTES => return bytes,
-                _ => {
+                _ if !status.devices.is_empty() => {
                     let s = status.to_mut();
                     let keep = s.devices.len() * 3 / 4;
                     s.devices.truncate(keep);
                     s.error = Some(format!(
                         "device list cut to the first {keep} devices (too many to publish)"
                     ));
+                }
+                _ => {
+                    // Only the text fields are left to be too long: cut them (at a char
+                    // boundary) and stop.
+                    let s = status.to_mut();
+                    for text in [&mut s.host, &mut s.source]
+                        .into_iter()
+                        .chain(s.error.as_mut())
+                        .chain(s.sync_to.as_mut())
+                        .chain(s.sync_error.as_mut())
+                    {
+                        let cut = (0..=TEXT_LIMIT.min(text.len()))
+                            .rev()
+                            .find(|&i| text.is_char_boundary(i))
+                            .unwrap_or(0);
+                        text.truncate(cut);
+                    }
+                    return postcard::to_allocvec(status.as_ref()).unwrap_or_default();
                 }
             }
         }
@@ -178,6 +198,18 @@ mod tests {
             Some(device(1).id.as_str())
         );
         assert!(status.device(2).is_none());
+    }
+
+    #[test]
+    fn huge_text_is_cut_to_fit() {
+        let status = AudioStatus {
+            error: Some("x".repeat(200_000)),
+            ..AudioStatus::default()
+        };
+        let bytes = status.encode();
+        assert!(bytes.len() <= AUDIO_STATUS_BYTES);
+        let back = AudioStatus::decode(&bytes).unwrap();
+        assert_eq!(back.error.map(|e| e.len()), Some(1024));
     }
 
     #[test]

@@ -179,7 +179,13 @@ fn receive(socket: UdpSocket, stop: Arc<AtomicBool>) -> Vec<Instant> {
 
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: i32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_ticks(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime from a `stat` file of /proc (a process's or one of its threads'), in clock
+/// ticks; 0 when it cannot be read.
+fn stat_ticks(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0;
     };
     let Some((_, rest)) = stat.rsplit_once(')') else {

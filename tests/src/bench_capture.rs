@@ -14,7 +14,7 @@ use e2e_tests::pulse::{write_beat_wav, PulseDaemon};
 use e2e_tests::{child_named, poll_until, Ledfx};
 use serde_json::{json, Value};
 
-use crate::cpu_ticks;
+use crate::{cpu_ticks, stat_ticks};
 
 const SINK: &str = "ledfx_bench";
 
@@ -29,18 +29,7 @@ fn thread_ticks(pid: i32) -> BTreeMap<String, u64> {
         let name = std::fs::read_to_string(path.join("comm"))
             .map(|s| s.trim().to_owned())
             .unwrap_or_default();
-        // A thread's stat has the same layout as a process's.
-        let ticks = std::fs::read_to_string(path.join("stat"))
-            .ok()
-            .and_then(|stat| {
-                let rest = stat.rsplit_once(')')?.1.to_owned();
-                let f: Vec<u64> = rest
-                    .split_whitespace()
-                    .map(|v| v.parse().unwrap_or(0))
-                    .collect();
-                Some(f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0))
-            })
-            .unwrap_or(0);
+        let ticks = stat_ticks(&path.join("stat").display().to_string());
         *out.entry(name).or_insert(0) += ticks;
     }
     out
