@@ -1,10 +1,12 @@
 //! The per-hop analysis: one 500-sample hop at 30 kHz in, one [`AudioFrame`] out.
 //!
-//! It follows LedFx 2.2.1 where that is cheap (engine spec §1.3–§1.7): volume with its −90
-//! initial-value quirk and the `min_volume` gate, `matt_mel` pre-emphasis, the 4096/500
-//! vocoder, three `matt_mel` melbanks with peak isolation, the AGC/smooth/floor/diff filter
-//! chain, frequency powers and the volume beat. Onset, tempo and the beat oscillator come from
-//! the simpler [`crate::rhythm`] for now.
+//! It follows LedFx 2.2.1 (engine spec §1.3–§1.8, checked against LedFx's own output in
+//! `tests/ledfx_fidelity.rs`): volume with its −90 initial-value quirk and the `min_volume`
+//! gate, the pre-emphasis and three melbanks of the configured `coeffs_type` with peak
+//! isolation, the 4096/500 vocoder, the AGC/smooth/floor/diff filter chain, frequency powers,
+//! the volume beat, aubio's hfc onsets ([`crate::onset`]) and yinfft pitch ([`crate::pitch`]).
+//! Tempo, the tempo beat and the beat oscillator come from the simpler [`crate::rhythm`] for
+//! now.
 //!
 //! The [`Analyzer`] does no I/O and keeps no clock: time is counted in hops, so tests drive it
 //! offline, faster than real time, and get the same result every run.

@@ -26,7 +26,6 @@ use proto::stage::StageKind;
 use crate::analysis::{delay_hops, AnalysisError, AnalysisParams, Analyzer, HOP};
 use crate::melbank::ANALYSIS_RATE;
 use crate::resample::HopStream;
-use crate::source::clock::CaptureClock;
 use crate::source::devices::DeviceWatcher;
 use crate::source::{join_within, Feed, FeedSender, SourceError, SourceHandle};
 use crate::status::StatusBoard;
@@ -417,9 +416,8 @@ struct Runner {
 
 impl Runner {
     fn run(mut self) {
-        let mut feed: Option<rtrb::Consumer<f32>> = None;
-        // The feed's capture clock, its rate, and the samples taken from it so far.
-        let mut clock: Option<(Arc<CaptureClock>, u32, u64)> = None;
+        // The current feed and the samples taken from it so far.
+        let mut feed: Option<(Feed, u64)> = None;
         let mut input = HopStream::new(ANALYSIS_RATE);
         let mut last_input = Instant::now();
         let mut next_silent: Option<Instant> = None;
@@ -443,17 +441,16 @@ impl Runner {
                 }
                 input.set_rate(new.rate);
                 input.clear();
-                clock = Some((new.clock.clone(), new.rate, 0u64));
-                feed = Some(new.samples);
+                feed = Some((new, 0));
                 last_input = Instant::now();
                 self.core.stats.feeds.fetch_add(1, Ordering::Relaxed);
             }
 
             let mut got = 0;
-            if let Some(consumer) = feed.as_mut() {
+            if let Some((current, consumed)) = feed.as_mut() {
                 loop {
-                    let n = consumer.slots().min(MAX_CHUNK);
-                    let Ok(chunk) = consumer.read_chunk(n) else {
+                    let n = current.samples.slots().min(MAX_CHUNK);
+                    let Ok(chunk) = current.samples.read_chunk(n) else {
                         break;
                     };
                     if n == 0 {
@@ -463,13 +460,12 @@ impl Runner {
                     let core = &mut self.core;
                     // Each hop's capture time: that of its newest input sample, worked back
                     // from the source's newest delivery.
-                    let (source_clock, rate, consumed) =
-                        clock.as_mut().expect("a feed always comes with its clock");
+                    let (clock, rate) = (&current.clock, current.rate);
                     for part in [a, b] {
                         let base = *consumed;
                         input.push_counted(part, |hop, needed| {
                             let index = base + needed as u64 - 1;
-                            core.on_hop(hop, source_clock.time_of(index, *rate).unwrap_or(0));
+                            core.on_hop(hop, clock.time_of(index, rate).unwrap_or(0));
                         });
                         *consumed += part.len() as u64;
                     }
@@ -479,7 +475,7 @@ impl Runner {
                         break;
                     }
                 }
-                if consumer.is_abandoned() && consumer.is_empty() {
+                if current.samples.is_abandoned() && current.samples.is_empty() {
                     feed = None;
                 }
             }

@@ -1,11 +1,12 @@
-//! A deliberately simple onset detector, tempo estimator and beat oscillator.
+//! A deliberately simple tempo estimator and beat oscillator.
 //!
-//! LedFx uses aubio's hfc onset detector and specflux beat tracker (engine spec §1.8); matching
-//! those is a later piece of work. Until then this module gives effects plausible signals
-//! from cheap means:
+//! LedFx uses aubio's specflux beat tracker (engine spec §1.8); matching it is a later piece
+//! of work (the onsets effects read are already aubio's, from [`crate::onset`]). Until then
+//! this module gives effects a tempo, a tempo beat and a bar position from cheap means:
 //!
-//! * **onset** — half-wave rectified flux of the hop's log energy, above an adaptive threshold
-//!   and a silence gate, at most one per 50 ms;
+//! * **onset** (its own input only; the frame's onset comes from [`crate::onset`]) — half-wave
+//!   rectified flux of the hop's log energy, above an adaptive threshold and a silence gate,
+//!   at most one per 50 ms;
 //! * **tempo** — autocorrelation of that flux over the last ~8.5 s, re-estimated once a
 //!   second over 60–180 BPM with a mild preference for 120 BPM (the octave errors of plain
 //!   autocorrelation are the usual failure);

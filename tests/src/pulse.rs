@@ -43,11 +43,10 @@ pub fn describe(out: &Output) -> String {
 impl PulseDaemon {
     /// Starts a daemon in a new temporary directory.
     pub fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "ledfx-pulse-{}-{}",
-            std::process::id(),
-            crate::free_port()
-        ));
+        // Unique per daemon, also for several daemons of one test process.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ledfx-pulse-{}-{n}", std::process::id()));
         let runtime = dir.join("run");
         let home = dir.join("home");
         for d in [&runtime, &home] {

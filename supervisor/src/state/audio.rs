@@ -445,6 +445,29 @@ mod tests {
     }
 
     #[test]
+    fn audio_settings_the_analysis_would_refuse_fall_back_to_defaults() {
+        let mut doc = ConfigDoc::default();
+        doc.core_mut().insert(
+            "audio".into(),
+            json!({"min_volume": 3.0, "pitch_tolerance": 0.5}),
+        );
+        doc.core_mut().insert(
+            "melbanks".into(),
+            json!({"coeffs_type": "slaney", "samples": 30}),
+        );
+        let (s, _) = State::new(doc, AudioSource::Synth);
+        let audio = s.pipeline().audio;
+        let defaults = proto::pipeline::AudioSpec::default();
+        assert_eq!(audio.min_volume, defaults.min_volume);
+        assert_eq!(audio.coeffs_type, defaults.coeffs_type);
+        assert_eq!(
+            (audio.pitch_tolerance, audio.mel_samples),
+            (0.5, 30),
+            "usable values kept"
+        );
+    }
+
+    #[test]
     fn the_command_line_wins_until_the_api_chooses() {
         let mut doc = ConfigDoc::default();
         doc.core_mut().insert(

@@ -129,9 +129,6 @@ pub(super) fn derive(state: &State) -> PipelineState {
             }
         })
         .collect();
-    let audio = doc.core.get("audio");
-    let melbanks = doc.core.get("melbanks");
-    let defaults = AudioSpec::default();
     PipelineState {
         revision: state.revision,
         devices,
@@ -139,46 +136,46 @@ pub(super) fn derive(state: &State) -> PipelineState {
         global_brightness: doc.core_f64("global_brightness", 1.0).clamp(0.0, 1.0),
         paused: state.paused,
         flush_on_deactivate: doc.core_bool("flush_on_deactivate", false),
-        audio: AudioSpec {
-            source: state.audio_source(),
-            min_volume: audio
-                .and_then(|a| a.get("min_volume"))
-                .and_then(Value::as_f64)
-                .map_or(defaults.min_volume, |v| v as f32),
-            delay_ms: audio
-                .and_then(|a| a.get("delay_ms"))
-                .and_then(Value::as_u64)
-                .map_or(defaults.delay_ms, |v| v.min(5000) as u32),
-            mel_samples: melbanks
-                .and_then(|m| m.get("samples"))
-                .and_then(Value::as_u64)
-                .map_or(defaults.mel_samples, |v| v.clamp(1, 100) as u32),
-            peak_isolation: melbanks
-                .and_then(|m| m.get("peak_isolation"))
-                .and_then(Value::as_f64)
-                .map_or(defaults.peak_isolation, |v| v as f32),
-            max_frequencies: melbanks
-                .and_then(|m| m.get("max_frequencies"))
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_u64)
-                        .map(|v| v as u32)
-                        .collect::<Vec<_>>()
-                })
-                .filter(|v| v.len() >= 3)
-                .unwrap_or(defaults.max_frequencies),
-            sync_to: state.audio_sync_target(),
-            pitch_tolerance: audio
-                .and_then(|a| a.get("pitch_tolerance"))
-                .and_then(Value::as_f64)
-                .map_or(defaults.pitch_tolerance, |v| v.clamp(0.0, 2.0) as f32),
-            coeffs_type: melbanks
-                .and_then(|m| m.get("coeffs_type"))
-                .and_then(Value::as_str)
-                .unwrap_or(&defaults.coeffs_type)
-                .to_owned(),
-        },
+        audio: audio_spec(state),
+    }
+}
+
+/// The audio settings of `state`: its `audio` and `melbanks` sections with LedFx's defaults
+/// for what is missing or unusable. A value the analysis would refuse (a hand-edited file)
+/// falls back to its default here, so it cannot make audio-proc exit at every start.
+fn audio_spec(state: &State) -> AudioSpec {
+    let doc = &state.doc;
+    let defaults = AudioSpec::default();
+    let get = |section: &str, key: &str| doc.core.get(section).and_then(|s| s.get(key));
+    let number = |section, key| get(section, key).and_then(Value::as_f64);
+    let integer = |section, key| get(section, key).and_then(Value::as_u64);
+    AudioSpec {
+        source: state.audio_source(),
+        min_volume: number("audio", "min_volume")
+            .filter(|v| (0.0..=1.0).contains(v))
+            .map_or(defaults.min_volume, |v| v as f32),
+        delay_ms: integer("audio", "delay_ms").map_or(defaults.delay_ms, |v| v.min(5000) as u32),
+        pitch_tolerance: number("audio", "pitch_tolerance")
+            .map_or(defaults.pitch_tolerance, |v| v.clamp(0.0, 2.0) as f32),
+        mel_samples: integer("melbanks", "samples")
+            .map_or(defaults.mel_samples, |v| v.clamp(1, 100) as u32),
+        peak_isolation: number("melbanks", "peak_isolation")
+            .map_or(defaults.peak_isolation, |v| v as f32),
+        max_frequencies: get("melbanks", "max_frequencies")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|v| v as u32)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| v.len() >= 3)
+            .unwrap_or(defaults.max_frequencies),
+        coeffs_type: get("melbanks", "coeffs_type")
+            .and_then(Value::as_str)
+            .filter(|t| super::schema::COEFFS_TYPES.contains(t))
+            .map_or(defaults.coeffs_type, str::to_owned),
+        sync_to: state.audio_sync_target(),
     }
 }
 

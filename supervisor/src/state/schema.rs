@@ -334,6 +334,17 @@ pub const CORE_PERMITTED: &[&str] = &[
     "allow_null_origin",
 ];
 
+/// LedFx's melbank `coeffs_type` values, in its schema order.
+pub const COEFFS_TYPES: &[&str] = &[
+    "matt_mel",
+    "triangle",
+    "bark",
+    "mel",
+    "htk",
+    "scott",
+    "scott_mel",
+];
+
 /// The top-level keys in LedFx's schema order.
 const CORE_KEYS: &[&str] = &[
     "host",
@@ -463,7 +474,7 @@ fn melbanks() -> Value {
         ),
         (
             "coeffs_type",
-            json!({"type": "string", "enum": ["matt_mel", "triangle", "bark", "mel", "htk", "scott", "scott_mel"]}),
+            json!({"type": "string", "enum": COEFFS_TYPES}),
             d("coeffs_type"),
         ),
         (
